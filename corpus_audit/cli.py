@@ -1,0 +1,185 @@
+"""The `corpus-audit` command line (see the contract in the README).
+
+Every failure the user can act on ends as one line on stderr and exit code 2; the
+traceback is shown only with `--debug`. Ctrl-C ends with exit code 130.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from corpus_audit import __version__
+from corpus_audit.config import ScanConfig
+from corpus_audit.errors import AuditError
+from corpus_audit.pipeline import scan as run_scan
+from corpus_audit.progress import TerminalProgress, progress_enabled
+from corpus_audit.summary import print_summary
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Audit a text corpus for machine-written text, near-duplicates and collapse risk.")
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class Format(str, Enum):
+    parquet = "parquet"
+    jsonl = "jsonl"
+    csv = "csv"
+    txt = "txt"
+
+
+class OnError(str, Enum):
+    fail = "fail"
+    skip = "skip"
+
+
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
+class Regime(str, Enum):
+    replace = "replace"
+    mix = "mix"
+    accumulate = "accumulate"
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    Console(stderr=True, highlight=False).print(f"corpus-audit: error: {message}", markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _guarded(action: Callable[[], Any], debug: bool) -> Any:
+    """Run a command body, turning errors into the contract's one-line messages."""
+    try:
+        return action()
+    except typer.Exit:
+        raise
+    except AuditError as err:
+        if debug:
+            raise
+        _fail(str(err))
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        _fail("interrupted; finished shards are kept, rerun with --resume to continue", EXIT_INTERRUPTED)
+    except Exception as err:  # a bug: say so in one line, traceback with --debug
+        if debug:
+            raise
+        _fail(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)")
+
+
+def _not_yet(given: dict[str, bool]) -> None:
+    for option, used in given.items():
+        if used:
+            _fail(f"{option} is not available yet in corpus-audit {__version__}")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"corpus-audit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Audit a text corpus before training on it."""
+
+
+@app.command()
+def scan(
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...", show_default=False,
+                                                help="Files, directories, globs or URLs (s3://, gs://, hf://, file://).")],
+    out: Annotated[Path, typer.Option(help="Directory the audit is written to.")] = Path("corpus-audit-out"),
+    format: Annotated[Format | None, typer.Option(help="Read every input as this format instead of by extension.")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Column holding the text [default: text, else content, else the only string column].")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Column with a document id [default: <source>:<row>].")] = None,
+    by: Annotated[str | None, typer.Option(help="Also estimate per value of this column.")] = None,
+    sample: Annotated[int | None, typer.Option(help="Audit a uniform random sample of N documents.")] = None,
+    sample_fraction: Annotated[float | None, typer.Option(help="Audit a uniform random sample of this share of documents.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    model: Annotated[Path | None, typer.Option(help="Detector model made by `corpus-audit train` [default: the shipped model].")] = None,
+    reference_human: Annotated[Path | None, typer.Option(help="Human-written texts of the same domain, to calibrate the estimate.")] = None,
+    reference_synthetic: Annotated[Path | None, typer.Option(help="Machine-written texts of the same domain, to calibrate the estimate.")] = None,
+    near_dup_threshold: Annotated[float | None, typer.Option(help="Jaccard similarity that counts as a near-duplicate [default: 0.8].")] = None,
+    against: Annotated[Path | None, typer.Option(help="Also find documents that near-duplicate this reference set.")] = None,
+    max_doc_chars: Annotated[int, typer.Option(help="Longer documents are truncated to this many characters for scoring, and counted.")] = 1_000_000,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes [default: all cores].")] = None,
+    engine: Annotated[Engine, typer.Option(help="Where batches are scored.")] = Engine.local,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a running Dask scheduler (with --engine dask).")] = None,
+    generations: Annotated[int | None, typer.Option(help="Generations of the collapse projection [default: 5].")] = None,
+    regime: Annotated[Regime | None, typer.Option(help="Training regime of the collapse projection [default: mix].")] = None,
+    fail_on: Annotated[list[str] | None, typer.Option(help="Exit 1 when the audit breaks this rule, e.g. 'synthetic_fraction>0.10' (repeatable).")] = None,
+    on_error: Annotated[OnError, typer.Option(help="An unreadable shard stops the run (fail), or is skipped and listed (skip).")] = OnError.fail,
+    resume: Annotated[bool, typer.Option("--resume", help="Reuse the finished shards of an earlier run with the same options in --out.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print audit.json to stdout; human output goes to stderr.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+) -> None:
+    """Scan a corpus and write the audit to --out."""
+    _not_yet({"--by": by is not None, "--model": model is not None, "--reference-human": reference_human is not None,
+              "--reference-synthetic": reference_synthetic is not None,
+              "--near-dup-threshold": near_dup_threshold is not None, "--against": against is not None,
+              "--engine dask": engine is Engine.dask, "--scheduler": scheduler is not None,
+              "--generations": generations is not None, "--regime": regime is not None, "--fail-on": bool(fail_on)})
+
+    def body() -> None:
+        options: dict[str, Any] = {}
+        if workers is not None:
+            options["workers"] = workers
+        config = ScanConfig(
+            inputs=tuple(inputs), out=out, format=None if format is None else format.value, text_column=text_column,
+            id_column=id_column, sample=sample, sample_fraction=sample_fraction, seed=seed,
+            max_doc_chars=max_doc_chars, on_error=on_error.value, resume=resume, **options)
+        if progress_enabled():
+            with TerminalProgress() as progress:
+                audit = run_scan(config, progress=progress)
+        else:
+            audit = run_scan(config)
+        print_summary(audit, Console(stderr=json_output, highlight=False), str(out))
+        if json_output:
+            sys.stdout.write(json.dumps(audit, indent=2) + "\n")
+
+    _guarded(body, debug)
+
+
+def _later(command: str, issue_feature: str) -> None:
+    _fail(f"`corpus-audit {command}` is not available yet in corpus-audit {__version__} ({issue_feature})")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train() -> None:
+    """Fit a detector model (not available yet)."""
+    _later("train", "it comes with the synthetic-text classifier")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def evaluate() -> None:
+    """Measure a detector model on labelled texts (not available yet)."""
+    _later("evaluate", "it comes with the synthetic-text classifier")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def project() -> None:
+    """Run the collapse projection alone (not available yet)."""
+    _later("project", "it comes with the collapse-risk projection")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def report() -> None:
+    """Re-render the reports from audit.json (not available yet)."""
+    _later("report", "it comes with the HTML and Markdown reports")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,66 @@
+"""The options of one scan, validated once, recorded in `audit.json` and fingerprinted."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from corpus_audit.errors import AuditError
+from corpus_audit.sources import FORMATS
+
+ON_ERROR = ("fail", "skip")
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Every option of `corpus-audit scan` that this version implements."""
+
+    inputs: tuple[str, ...]
+    out: Path = Path("corpus-audit-out")
+    format: str | None = None
+    text_column: str | None = None
+    id_column: str | None = None
+    by: str | None = None
+    sample: int | None = None
+    sample_fraction: float | None = None
+    seed: int = 0
+    max_doc_chars: int = 1_000_000
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    on_error: str = "fail"
+    resume: bool = False
+    batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            raise AuditError("no INPUT given: name files, directories, globs or URLs to scan")
+        if self.format is not None and self.format not in FORMATS:
+            raise AuditError(f"--format {self.format!r}: expected one of {', '.join(FORMATS)}")
+        if self.sample is not None and self.sample_fraction is not None:
+            raise AuditError("--sample and --sample-fraction cannot be used together")
+        if self.sample is not None and self.sample < 1:
+            raise AuditError(f"--sample {self.sample}: must be at least 1")
+        if self.sample_fraction is not None and not 0 < self.sample_fraction <= 1:
+            raise AuditError(f"--sample-fraction {self.sample_fraction}: must be in (0, 1]")
+        if self.seed < 0:
+            raise AuditError(f"--seed {self.seed}: must be 0 or more")
+        if self.max_doc_chars < 1:
+            raise AuditError(f"--max-doc-chars {self.max_doc_chars}: must be at least 1")
+        if self.workers < 1:
+            raise AuditError(f"--workers {self.workers}: must be at least 1")
+        if self.on_error not in ON_ERROR:
+            raise AuditError(f"--on-error {self.on_error!r}: expected fail or skip")
+        if self.batch_size < 1:
+            raise AuditError(f"batch size {self.batch_size}: must be at least 1")
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["inputs"] = list(self.inputs)
+        out["out"] = str(self.out)
+        return out
+
+    def result_options(self) -> dict[str, Any]:
+        """The options that change `documents/` or `audit.json` (not where or how fast)."""
+        skip = {"out", "workers", "on_error", "resume"}
+        return {k: v for k, v in self.as_dict().items() if k not in skip}

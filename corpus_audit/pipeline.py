@@ -1,0 +1,268 @@
+"""The scan: read -> detect per batch (in parallel) -> write documents/ -> merge -> audit.json.
+
+Reading happens in this process, one shard after another, in bounded batches; at most
+`engine.max_in_flight` batches are being scored at once, so memory does not grow with the
+corpus. Results are handled in submission order, which makes the output files the same
+whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from corpus_audit import __version__, atomic
+from corpus_audit.config import ScanConfig
+from corpus_audit.engines import LocalEngine, ScoredBatch
+from corpus_audit.errors import SourceError
+from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, group_shards
+from corpus_audit.run_state import RunState, ShardResult
+from corpus_audit.sampling import Sampler, choose_exact
+from corpus_audit.sources import resolve_sources
+from detectors import Bundle, Detector, default_detectors
+
+
+class ProgressSink(Protocol):
+    """Where the pipeline reports progress (a terminal bar, a log, nothing)."""
+
+    def start(self, shards: int) -> None: ...
+
+    def advance(self, documents: int) -> None: ...
+
+    def shard_done(self) -> None: ...
+
+
+class _Silent:
+    def start(self, shards: int) -> None: ...
+
+    def advance(self, documents: int) -> None: ...
+
+    def shard_done(self) -> None: ...
+
+
+@dataclass
+class _ShardWork:
+    """A shard being scanned: its result so far and its batches not yet scored."""
+
+    result: ShardResult
+    partials: dict[str, Bundle] = field(default_factory=dict)
+    outstanding: int = 0
+    read_all: bool = False
+
+
+@dataclass
+class _Pending:
+    work: _ShardWork
+    batch_index: int
+    batch: DocumentBatch
+    truncated: np.ndarray
+    future: Future[ScoredBatch]
+
+
+def _shard_key(shard: Shard) -> int:
+    return int(hashlib.sha256(shard.sources[0].url.encode()).hexdigest()[:15], 16)
+
+
+class Scan:
+    """One run of `corpus-audit scan` over its inputs, with its detectors."""
+
+    def __init__(self, config: ScanConfig, detectors: Sequence[Detector] | None = None,
+                 progress: ProgressSink | None = None) -> None:
+        self.config = config
+        self.detectors = list(default_detectors() if detectors is None else detectors)
+        self.progress = progress or _Silent()
+        self.columns = ColumnSpec(config.text_column, config.id_column, config.by)
+        self.state = RunState(config.out)
+        self.skipped_sources: list[dict[str, str]] = []
+        self.results: dict[int, ShardResult] = {}
+
+    def run(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        shards = group_shards(resolve_sources(list(self.config.inputs), self.config.format))
+        self.state.lock()
+        try:
+            sampler, population = self._sampler(shards)
+            manifest = {"tool_version": __version__, "options": self._options(),
+                        "shards": [s.fingerprint() for s in shards]}
+            self.results = self.state.start(manifest, self.config.resume)
+            resumed = len(self.results)
+            self.progress.start(len(shards))
+            for _ in range(resumed):
+                self.progress.shard_done()
+            skipped_now = {s["index"] for s in self.skipped_sources}
+            todo = [s for s in shards if s.index not in self.results and s.index not in skipped_now]
+            with LocalEngine(self.detectors, self.config.workers) as engine:
+                self._scan_shards(todo, engine, sampler)
+            audit = self._assemble(shards, population, resumed, time.perf_counter() - started)
+            atomic.write_json(self.config.out / "audit.json", audit)
+            return audit
+        finally:
+            self.state.unlock()
+
+    def _options(self) -> dict[str, Any]:
+        return {**self.config.result_options(), "detectors": {d.name: d.config() for d in self.detectors}}
+
+    def _sampler(self, shards: list[Shard]) -> tuple[Sampler, int | None]:
+        if self.config.sample is None:
+            return Sampler(self.config.sample_fraction, self.config.seed), None
+        counts = []
+        for shard in shards:
+            try:
+                counts.append(self._reader(shard).count())
+            except SourceError as err:
+                self._source_failed(shard, err)
+                counts.append(0)
+        return Sampler(seed=self.config.seed, chosen=choose_exact(counts, self.config.sample, self.config.seed)), sum(counts)
+
+    def _reader(self, shard: Shard) -> ShardReader:
+        return ShardReader(shard, self.columns, self.config.batch_size)
+
+    def _source_failed(self, shard: Shard, err: SourceError) -> None:
+        if self.config.on_error == "fail":
+            raise err
+        self.skipped_sources.append({"index": shard.index, "source": err.source, "error": err.reason})
+        self.progress.shard_done()
+
+    def _scan_shards(self, shards: list[Shard], engine: LocalEngine, sampler: Sampler) -> None:
+        pending: deque[_Pending] = deque()
+        for shard in shards:
+            work = _ShardWork(ShardResult(shard.index, shard.fingerprint(),
+                                          bytes=sum(s.size or 0 for s in shard.sources)))
+            position = 0
+            try:
+                for batch_index, batch in enumerate(self._reader(shard).batches()):
+                    positions = np.arange(position, position + len(batch))
+                    position += len(batch)
+                    self._submit(work, batch_index, batch, sampler.keep(_shard_key(shard), shard.index, positions),
+                                 engine, pending)
+                    while len(pending) >= engine.max_in_flight:
+                        self._finish(pending.popleft())
+            except SourceError as err:
+                while pending:
+                    self._finish(pending.popleft())
+                self.state.discard_parts(work.result.parts)
+                self._source_failed(shard, err)
+                continue
+            work.read_all = True
+            self._maybe_complete(work)
+        while pending:
+            self._finish(pending.popleft())
+
+    def _submit(self, work: _ShardWork, batch_index: int, batch: DocumentBatch, keep: np.ndarray,
+                engine: LocalEngine, pending: deque[_Pending]) -> None:
+        result = work.result
+        result.rows += len(batch)
+        batch = batch.select(keep)
+        result.invalid_utf8 += int(batch.repaired.sum())
+        missing = np.fromiter((t is None for t in batch.texts), bool, len(batch))
+        result.skip("text is not a string", int(batch.not_string.sum()))
+        result.skip("null text", int((missing & ~batch.not_string).sum()))
+        batch = batch.select(~missing)
+        if len(batch) == 0:
+            return
+        limit = self.config.max_doc_chars
+        truncated = np.fromiter((len(t) > limit for t in batch.texts), bool, len(batch))
+        texts = [t[:limit] for t in batch.texts] if truncated.any() else batch.texts
+        result.truncated += int(truncated.sum())
+        result.empty += sum(1 for t in texts if not t.strip())
+        work.outstanding += 1
+        pending.append(_Pending(work, batch_index, batch, truncated, engine.submit(texts)))
+
+    def _finish(self, item: _Pending) -> None:
+        scored = item.future.result()
+        work, batch = item.work, item.batch
+        name = f"part-{work.result.index:05d}-{item.batch_index:05d}.parquet"
+        atomic.write_parquet(self.state.documents / name, self._table(batch, item.truncated, scored))
+        work.result.parts.append(name)
+        work.result.scanned += len(batch)
+        for detector_name, partial in scored.partials.items():
+            previous = work.partials.get(detector_name)
+            work.partials[detector_name] = partial if previous is None else previous.merge(partial)
+        work.outstanding -= 1
+        self.progress.advance(len(batch))
+        self._maybe_complete(work)
+
+    def _maybe_complete(self, work: _ShardWork) -> None:
+        if work.read_all and work.outstanding == 0:
+            work.result.partials = {k: v.to_state() for k, v in work.partials.items()}
+            self.state.finish_shard(work.result)
+            self.results[work.result.index] = work.result
+            self.progress.shard_done()
+
+    def _table(self, batch: DocumentBatch, truncated: np.ndarray, scored: ScoredBatch) -> pa.Table:
+        ids = [f"{s}:{r}" if (batch.ids is None or batch.ids[i] is None) else batch.ids[i]
+               for i, (s, r) in enumerate(zip(batch.sources, batch.rows.tolist()))]
+        data: dict[str, pa.Array] = {
+            "doc_id": pa.array(ids, pa.string()),
+            "source": pa.array(batch.sources, pa.string()),
+            "row": pa.array(batch.rows, pa.int64()),
+        }
+        if batch.strata is not None:
+            data["stratum"] = pa.array(batch.strata, pa.string())
+        data["truncated"] = pa.array(truncated, pa.bool_())
+        for detector in self.detectors:
+            for column in detector.columns:
+                data[column.name] = pa.array(scored.columns[column.name], column.type)
+        return pa.table(data)
+
+    def _assemble(self, shards: list[Shard], population: int | None, resumed: int, seconds: float) -> dict[str, Any]:
+        done = [self.results[i] for i in sorted(self.results)]
+        total = lambda attr: sum(getattr(r, attr) for r in done)  # noqa: E731
+        skipped: dict[str, int] = {}
+        for r in done:
+            for reason, n in r.skipped.items():
+                skipped[reason] = skipped.get(reason, 0) + n
+        scanned = total("scanned")
+        audit: dict[str, Any] = {
+            "schema_version": 1,
+            "tool": {"name": "corpus-audit", "version": __version__},
+            "config": {**self.config.as_dict(), "detectors": self._options()["detectors"]},
+            "input": {
+                "documents": total("rows"),
+                "scanned": scanned,
+                "skipped_documents": sum(skipped.values()),
+                "skipped_reasons": dict(sorted(skipped.items())),
+                "skipped_sources": [{"source": s["source"], "error": s["error"]} for s in self.skipped_sources],
+                "bytes": total("bytes"),
+                "shards": len(shards),
+                "shards_resumed": resumed,
+                "truncated_documents": total("truncated"),
+                "max_doc_chars": self.config.max_doc_chars,
+                "empty_documents": total("empty"),
+                "invalid_utf8_documents": total("invalid_utf8"),
+                "sampling": self._sampling_record(population, total("rows"), scanned + sum(skipped.values())),
+            },
+        }
+        for detector in self.detectors:
+            states = [r.partials[detector.name] for r in done if detector.name in r.partials]
+            if states:
+                merged = Bundle.from_state(states[0])
+                for state in states[1:]:
+                    merged = merged.merge(Bundle.from_state(state))
+                audit[detector.name] = detector.summarize(merged)
+        audit["timing"] = {"seconds": round(seconds, 3),
+                           "documents_per_second": round(scanned / seconds, 1) if seconds > 0 else None}
+        return audit
+
+    def _sampling_record(self, population: int | None, rows: int, sampled: int) -> dict[str, Any]:
+        if self.config.sample is not None:
+            return {"mode": "count", "requested": self.config.sample, "seed": self.config.seed,
+                    "population": population, "sampled": sampled}
+        if self.config.sample_fraction is not None:
+            return {"mode": "fraction", "requested": self.config.sample_fraction, "seed": self.config.seed,
+                    "population": rows, "sampled": sampled}
+        return {"mode": "all", "population": rows, "sampled": sampled}
+
+
+def scan(config: ScanConfig, detectors: Sequence[Detector] | None = None,
+         progress: ProgressSink | None = None) -> dict[str, Any]:
+    """Run a scan and return the audit (also written to `<out>/audit.json`)."""
+    return Scan(config, detectors, progress).run()

@@ -1,0 +1,341 @@
+"""Streaming readers: each shard of the corpus becomes bounded batches of documents.
+
+A shard is the unit of work, of `--resume` and of `--on-error skip`: one Parquet, JSONL or
+CSV file, or a group of `.txt` files (one document each, grouped so that a directory of
+100,000 tiny files is not 100,000 units). Readers read only the columns they need, never
+a whole file at once (Parquet by record batch, JSONL and CSV by record, compressed
+streams decompressed as they are read), and give every document its `source` (file) and
+`row` (0-based record number in that file). Text that is not valid UTF-8 is repaired with
+U+FFFD and counted, never dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import zstandard
+
+from corpus_audit.errors import AuditError, SourceError
+from corpus_audit.sources import Source, fingerprint
+
+TXT_FILES_PER_SHARD = 2048
+csv.field_size_limit(sys.maxsize)
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """Which input columns hold the text, the document id and the `--by` stratum."""
+
+    text: str | None = None
+    id: str | None = None
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A unit of work: one file, or several `.txt` files read as one."""
+
+    index: int
+    sources: tuple[Source, ...]
+
+    @property
+    def format(self) -> str:
+        return self.sources[0].format
+
+    @property
+    def name(self) -> str:
+        first = self.sources[0].url
+        return first if len(self.sources) == 1 else f"{first} (+{len(self.sources) - 1} more .txt files)"
+
+    def fingerprint(self) -> str:
+        return fingerprint([s.fingerprint() for s in self.sources])
+
+
+@dataclass
+class DocumentBatch:
+    """Up to `batch_size` documents of one shard, in file order."""
+
+    sources: list[str]
+    rows: np.ndarray
+    texts: list[str | None]
+    repaired: np.ndarray  # text was not valid UTF-8 and was repaired
+    not_string: np.ndarray  # the text field held a number, list or object (text is None)
+    ids: list[str | None] | None = None
+    strata: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def select(self, keep: np.ndarray) -> DocumentBatch:
+        """The documents where `keep` is true."""
+        idx = np.flatnonzero(keep)
+        pick = lambda values: None if values is None else [values[i] for i in idx]  # noqa: E731
+        return DocumentBatch([self.sources[i] for i in idx], self.rows[idx], pick(self.texts), self.repaired[idx],
+                             self.not_string[idx], pick(self.ids), pick(self.strata))
+
+
+def group_shards(sources: list[Source]) -> list[Shard]:
+    """One shard per file, except runs of `.txt` files, packed up to TXT_FILES_PER_SHARD."""
+    shards: list[Shard] = []
+    pending: list[Source] = []
+
+    def flush() -> None:
+        if pending:
+            shards.append(Shard(len(shards), tuple(pending)))
+            pending.clear()
+
+    for source in sources:
+        if source.format == "txt":
+            pending.append(source)
+            if len(pending) == TXT_FILES_PER_SHARD:
+                flush()
+        else:
+            flush()
+            shards.append(Shard(len(shards), (source,)))
+    flush()
+    return shards
+
+
+def repair_text(text: str) -> tuple[str, bool]:
+    """Replace lone surrogates (undecodable bytes, bad JSON escapes) by U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text, False
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace"), True
+
+
+def choose_text_column(where: str, names: list[str], string_names: list[str], requested: str | None) -> str:
+    """The contract's rule: --text-column, else `text`, else `content`, else the only string column."""
+    if requested is not None:
+        if requested not in names:
+            raise SourceError(where, f"no column {requested!r} (columns: {', '.join(names) or 'none'})")
+        return requested
+    for candidate in ("text", "content"):
+        if candidate in names:
+            return candidate
+    if len(string_names) == 1:
+        return string_names[0]
+    raise SourceError(where, f"cannot tell which column holds the text (columns: {', '.join(names) or 'none'}); "
+                             "name it with --text-column")
+
+
+def _check_column(where: str, names: list[str], name: str | None, option: str) -> None:
+    if name is not None and name not in names:
+        raise SourceError(where, f"no column {name!r} for {option} (columns: {', '.join(names)})")
+
+
+class _Accumulator:
+    """Collects documents into batches bounded by count and by characters."""
+
+    def __init__(self, batch_size: int, batch_chars: int, with_ids: bool, with_strata: bool) -> None:
+        self.batch_size, self.batch_chars = batch_size, batch_chars
+        self.with_ids, self.with_strata = with_ids, with_strata
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sources: list[str] = []
+        self.rows: list[int] = []
+        self.texts: list[str | None] = []
+        self.ids: list[str | None] = []
+        self.strata: list[str | None] = []
+        self.repaired: list[bool] = []
+        self.not_string: list[bool] = []
+        self.chars = 0
+
+    def add(self, source: str, row: int, text: object, doc_id: object = None, stratum: object = None,
+            repaired: bool = False) -> DocumentBatch | None:
+        not_string = text is not None and not isinstance(text, str)
+        if isinstance(text, str):
+            text, fixed = repair_text(text)
+            repaired = repaired or fixed
+            self.chars += len(text)
+        else:
+            text = None
+        self.repaired.append(repaired)
+        self.not_string.append(not_string)
+        self.sources.append(source)
+        self.rows.append(row)
+        self.texts.append(text)
+        if self.with_ids:
+            self.ids.append(None if doc_id is None else repair_text(str(doc_id))[0])
+        if self.with_strata:
+            self.strata.append(None if stratum is None else repair_text(str(stratum))[0])
+        if len(self.texts) >= self.batch_size or self.chars >= self.batch_chars:
+            return self.flush()
+        return None
+
+    def flush(self) -> DocumentBatch | None:
+        if not self.texts:
+            return None
+        batch = DocumentBatch(self.sources, np.asarray(self.rows, dtype=np.int64), self.texts,
+                              np.asarray(self.repaired, dtype=bool), np.asarray(self.not_string, dtype=bool),
+                              self.ids if self.with_ids else None, self.strata if self.with_strata else None)
+        self._reset()
+        return batch
+
+
+@dataclass
+class ShardReader:
+    """Reads one shard in bounded batches; `count()` counts its documents cheaply."""
+
+    shard: Shard
+    columns: ColumnSpec = field(default_factory=ColumnSpec)
+    batch_size: int = 1000
+    batch_chars: int = 32_000_000
+
+    def batches(self) -> Iterator[DocumentBatch]:
+        """The shard's documents in file order; a read failure becomes a SourceError."""
+        if self.shard.format == "txt":
+            yield from self._txt()
+            return
+        source = self.shard.sources[0]
+        read = {"parquet": self._parquet, "jsonl": self._jsonl, "csv": self._csv}[self.shard.format]
+        try:
+            yield from read(source)
+        except AuditError:
+            raise
+        except Exception as err:  # any failure to read is this source's, reported with its reason
+            raise SourceError(source.url, _reason(err)) from err
+
+    def count(self) -> int:
+        """Number of documents in the shard (Parquet from metadata; others by a read pass)."""
+        if self.shard.format == "parquet":
+            try:
+                return sum(self._dataset(s).count_rows() for s in self.shard.sources)
+            except (OSError, pa.ArrowException) as err:
+                raise SourceError(self.shard.name, _reason(err)) from err
+        if self.shard.format == "txt":
+            return len(self.shard.sources)
+        return sum(len(b) for b in self.batches())
+
+    def _accumulator(self) -> _Accumulator:
+        return _Accumulator(self.batch_size, self.batch_chars, self.columns.id is not None, self.columns.by is not None)
+
+    @staticmethod
+    def _dataset(source: Source) -> ds.Dataset:
+        fs, path = fsspec.core.url_to_fs(source.url)
+        return ds.dataset(path, format="parquet", filesystem=fs)
+
+    def _parquet(self, source: Source) -> Iterator[DocumentBatch]:
+        dataset = self._dataset(source)
+        names = dataset.schema.names
+        strings = [f.name for f in dataset.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        text = choose_text_column(source.url, names, strings, self.columns.text)
+        _check_column(source.url, names, self.columns.id, "--id-column")
+        _check_column(source.url, names, self.columns.by, "--by")
+        wanted = list(dict.fromkeys(c for c in (text, self.columns.id, self.columns.by) if c))
+        acc = self._accumulator()
+        row = 0
+        for record_batch in dataset.to_batches(columns=wanted, batch_size=self.batch_size,
+                                               batch_readahead=1, fragment_readahead=1):
+            values = {name: record_batch.column(name).to_pylist() for name in wanted}
+            for i, doc_text in enumerate(values[text]):
+                doc_id = values[self.columns.id][i] if self.columns.id else None
+                stratum = values[self.columns.by][i] if self.columns.by else None
+                if (batch := acc.add(source.url, row, doc_text, doc_id, stratum)) is not None:
+                    yield batch
+                row += 1
+        if (batch := acc.flush()) is not None:
+            yield batch
+
+    def _open(self, source: Source, mode: str) -> io.IOBase:
+        """A streaming binary (or text) handle; compressed data is decompressed as it is read."""
+        if source.compression == "zstd":  # fsspec's zstd file cannot read by line
+            raw = fsspec.open(source.url, "rb").open()
+            reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
+            stream: io.IOBase = io.BufferedReader(reader)
+        else:
+            stream = fsspec.open(source.url, "rb", compression=source.compression).open()
+        if mode == "rt":
+            return io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
+        return stream
+
+    def _jsonl(self, source: Source) -> Iterator[DocumentBatch]:
+        acc = self._accumulator()
+        text_column: str | None = None
+        row = 0
+        with self._open(source, "rb") as stream:
+            for line_number, line in enumerate(stream, 1):
+                if not line.strip():
+                    continue
+                repaired = False
+                try:
+                    try:
+                        record = json.loads(line)
+                    except UnicodeDecodeError:
+                        record, repaired = json.loads(line.decode("utf-8", "replace")), True
+                except json.JSONDecodeError as err:
+                    raise SourceError(source.url, f"line {line_number}: invalid JSON ({err.msg})") from None
+                if not isinstance(record, dict):
+                    raise SourceError(source.url, f"line {line_number}: a JSON object was expected, got {type(record).__name__}")
+                if text_column is None:
+                    names = list(record)
+                    text_column = choose_text_column(source.url, names, [k for k, v in record.items() if isinstance(v, str)],
+                                                     self.columns.text)
+                    _check_column(source.url, names, self.columns.id, "--id-column")
+                    _check_column(source.url, names, self.columns.by, "--by")
+                batch = acc.add(source.url, row, record.get(text_column),
+                                record.get(self.columns.id) if self.columns.id else None,
+                                record.get(self.columns.by) if self.columns.by else None, repaired)
+                if batch is not None:
+                    yield batch
+                row += 1
+        if (batch := acc.flush()) is not None:
+            yield batch
+
+    def _csv(self, source: Source) -> Iterator[DocumentBatch]:
+        acc = self._accumulator()
+        with self._open(source, "rt") as stream:
+            reader = csv.reader(stream)
+            header = next(reader, None)
+            if header is None:
+                return
+            header = [repair_text(h)[0] for h in header]
+            text = choose_text_column(source.url, header, header if len(header) == 1 else [], self.columns.text)
+            _check_column(source.url, header, self.columns.id, "--id-column")
+            _check_column(source.url, header, self.columns.by, "--by")
+            where = {name: i for i, name in enumerate(header)}
+            t, d, b = where[text], where.get(self.columns.id or ""), where.get(self.columns.by or "")
+            for row, record in enumerate(reader):
+                if len(record) != len(header):
+                    raise SourceError(source.url, f"record {row + 1}: {len(record)} fields, the header has {len(header)}")
+                batch = acc.add(source.url, row, record[t], None if d is None else record[d], None if b is None else record[b])
+                if batch is not None:
+                    yield batch
+        if (batch := acc.flush()) is not None:
+            yield batch
+
+    def _txt(self) -> Iterator[DocumentBatch]:
+        if self.columns.id or self.columns.by:
+            raise SourceError(self.shard.name, ".txt files have no columns for --id-column or --by")
+        acc = self._accumulator()
+        for source in self.shard.sources:
+            try:
+                with self._open(source, "rb") as stream:
+                    data = stream.read()
+            except Exception as err:
+                raise SourceError(source.url, _reason(err)) from err
+            text = data.decode("utf-8", "surrogateescape")
+            if (batch := acc.add(source.url, 0, text, None, None)) is not None:
+                yield batch
+        if (batch := acc.flush()) is not None:
+            yield batch
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if isinstance(err, FileNotFoundError):
+        return "no such file"
+    if isinstance(err, (EOFError,)) or "Compressed file ended" in text:
+        return f"truncated compressed stream ({text})"
+    return text

@@ -1,0 +1,51 @@
+"""The terminal summary of an audit (plain text when not on a terminal)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+
+def _fmt(value: float | int | None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:.{digits}g}"
+
+
+def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None:
+    """A short, readable account of the audit at 80 columns."""
+    inp = audit["input"]
+    console.print(f"[bold]corpus-audit {audit['tool']['version']}[/bold]: {inp['scanned']:,} documents scanned "
+                  f"of {inp['documents']:,} in {inp['shards']:,} shards ({inp['bytes'] / 1e6:,.1f} MB)")
+    sampling = inp["sampling"]
+    if sampling["mode"] != "all":
+        console.print(f"  sample: {sampling['mode']} {sampling['requested']} (seed {sampling['seed']}), "
+                      f"{sampling['sampled']:,} of {sampling['population']:,} documents")
+    notes = [(inp["skipped_documents"], "documents skipped " + ", ".join(f"{k}: {v:,}" for k, v in inp["skipped_reasons"].items())),
+             (inp["truncated_documents"], f"documents truncated to {inp['max_doc_chars']:,} characters for scoring"),
+             (inp["empty_documents"], "empty documents"),
+             (inp["invalid_utf8_documents"], "documents with invalid UTF-8 (repaired with U+FFFD)")]
+    for count, text in notes:
+        if count:
+            console.print(f"  [yellow]{count:,}[/yellow] {escape(text)}")
+    for skipped in inp["skipped_sources"]:
+        console.print(f"  [red]skipped source[/red] {escape(skipped['source'])}: {escape(skipped['error'])}")
+    if "length" in audit:
+        table = Table(title="document length", title_justify="left", box=None)
+        for header in ("", "mean", "median", "p95", "max", "total"):
+            table.add_column(header, justify="right")
+        for name in ("word_count", "char_count"):
+            s = audit["length"].get(name, {})
+            if s.get("count"):
+                table.add_row(name.replace("_count", "s"), _fmt(s["mean"]), _fmt(s["quantiles"]["0.5"]),
+                              _fmt(s["quantiles"]["0.95"]), _fmt(s["max"]), _fmt(s["total"]))
+        console.print(table)
+    timing = audit.get("timing", {})
+    if timing.get("documents_per_second"):
+        console.print(f"  {timing['seconds']:.1f} s, {timing['documents_per_second']:,.0f} docs/s")
+    console.print(f"  written to {escape(out_dir)}/ (audit.json, documents/)")

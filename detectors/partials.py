@@ -1,0 +1,167 @@
+"""Mergeable partial results: summaries of one batch that combine into the corpus's.
+
+Every partial is an associative `merge`, and serialises to plain JSON (`to_state` /
+`from_state`) so that finished shards can be stored for `--resume` and moved between
+processes without pickle.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Self
+
+import numpy as np
+
+
+class Mergeable(Protocol):
+    def merge(self, other: Self) -> Self: ...
+
+    def to_state(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self: ...
+
+
+@dataclass
+class Histogram:
+    """Fixed-bin histogram of one numeric column, with exact count, mean, min and max.
+
+    Bins are linear over [lo, hi] or logarithmic over [lo, hi] (lo > 0) for unbounded
+    magnitudes such as lengths; values outside fall into the first or last bin, so
+    quantiles are exact to within a bin (and clamped to the exact min and max).
+    """
+
+    lo: float
+    hi: float
+    bins: int = 1000
+    log: bool = False
+    counts: np.ndarray = field(default=None)  # type: ignore[assignment]
+    count: int = 0
+    total: float = 0.0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+
+    def __post_init__(self) -> None:
+        if self.counts is None:
+            self.counts = np.zeros(self.bins, dtype=np.int64)
+
+    def _position(self, values: np.ndarray) -> np.ndarray:
+        if self.log:
+            values = np.log(np.maximum(values, self.lo))
+            lo, hi = math.log(self.lo), math.log(self.hi)
+        else:
+            lo, hi = self.lo, self.hi
+        return (values - lo) / (hi - lo) * self.bins
+
+    def _edge(self, position: float) -> float:
+        if self.log:
+            lo, hi = math.log(self.lo), math.log(self.hi)
+            return math.exp(lo + position / self.bins * (hi - lo))
+        return self.lo + position / self.bins * (self.hi - self.lo)
+
+    def add(self, values: np.ndarray) -> Self:
+        values = np.asarray(values, dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return self
+        index = np.clip(self._position(values).astype(np.int64), 0, self.bins - 1)
+        self.counts += np.bincount(index, minlength=self.bins)
+        self.count += int(values.size)
+        self.total += float(values.sum())
+        self.minimum = min(self.minimum, float(values.min()))
+        self.maximum = max(self.maximum, float(values.max()))
+        return self
+
+    def merge(self, other: Self) -> Self:
+        if (self.lo, self.hi, self.bins, self.log) != (other.lo, other.hi, other.bins, other.log):
+            raise ValueError("cannot merge histograms with different bins")
+        return type(self)(
+            self.lo, self.hi, self.bins, self.log, self.counts + other.counts,
+            self.count + other.count, self.total + other.total,
+            min(self.minimum, other.minimum), max(self.maximum, other.maximum),
+        )
+
+    def quantile(self, q: float) -> float:
+        """Quantile by linear interpolation inside the bin that holds it."""
+        if self.count == 0:
+            return math.nan
+        cumulative = np.cumsum(self.counts)
+        target = q * self.count
+        b = int(np.searchsorted(cumulative, target, side="left"))
+        b = min(b, self.bins - 1)
+        before = cumulative[b - 1] if b > 0 else 0
+        inside = (target - before) / self.counts[b] if self.counts[b] else 0.0
+        value = self._edge(b + inside)
+        return float(min(max(value, self.minimum), self.maximum))
+
+    def summary(self, quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)) -> dict[str, Any]:
+        if self.count == 0:
+            return {"count": 0}
+        out: dict[str, Any] = {"count": self.count, "mean": self.total / self.count, "min": self.minimum, "max": self.maximum}
+        out["quantiles"] = {f"{q:g}": self.quantile(q) for q in quantiles}
+        return out
+
+    def to_state(self) -> dict[str, Any]:
+        nonzero = np.flatnonzero(self.counts)
+        return {
+            "lo": self.lo, "hi": self.hi, "bins": self.bins, "log": self.log,
+            "nonzero": nonzero.tolist(), "nonzero_counts": self.counts[nonzero].tolist(),
+            "count": self.count, "total": self.total,
+            "minimum": self.minimum if self.count else None, "maximum": self.maximum if self.count else None,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        h = cls(state["lo"], state["hi"], state["bins"], state["log"])
+        h.counts[np.asarray(state["nonzero"], dtype=np.int64)] = state["nonzero_counts"]
+        h.count, h.total = state["count"], state["total"]
+        h.minimum = math.inf if state["minimum"] is None else state["minimum"]
+        h.maximum = -math.inf if state["maximum"] is None else state["maximum"]
+        return h
+
+
+@dataclass
+class Tally:
+    """Named integer counters (documents flagged, over a threshold, ...)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, amount: int) -> Self:
+        self.counts[name] = self.counts.get(name, 0) + int(amount)
+        return self
+
+    def merge(self, other: Self) -> Self:
+        merged = dict(self.counts)
+        for name, amount in other.counts.items():
+            merged[name] = merged.get(name, 0) + amount
+        return type(self)(merged)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"counts": dict(sorted(self.counts.items()))}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        return cls(dict(state["counts"]))
+
+
+@dataclass
+class Bundle:
+    """Several named partials merged side by side (a detector's whole partial)."""
+
+    parts: dict[str, Histogram | Tally]
+
+    _types = {"histogram": Histogram, "tally": Tally}
+
+    def merge(self, other: Self) -> Self:
+        if self.parts.keys() != other.parts.keys():
+            raise ValueError("cannot merge bundles with different parts")
+        return type(self)({k: v.merge(other.parts[k]) for k, v in self.parts.items()})
+
+    def to_state(self) -> dict[str, Any]:
+        kinds = {Histogram: "histogram", Tally: "tally"}
+        return {k: {"kind": kinds[type(v)], "state": v.to_state()} for k, v in self.parts.items()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        return cls({k: cls._types[v["kind"]].from_state(v["state"]) for k, v in state.items()})

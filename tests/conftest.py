@@ -1,0 +1,53 @@
+"""Shared helpers: small corpora written for the tests, in every input format."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from corpus_audit.config import ScanConfig
+from corpus_audit.pipeline import scan
+
+
+def make_texts(n: int, start: int = 0) -> list[str]:
+    """Distinct little documents, different in length and words."""
+    return [f"document {i} " + " ".join(f"w{(i * 7 + k) % 53}" for k in range(i % 17 + 3)) for i in range(start, start + n)]
+
+
+def write_parquet(path: Path, texts: list, **columns: list) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"text": texts, **columns}), path)
+    return path
+
+
+def write_jsonl(path: Path, records: list[dict], compression: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = "".join(json.dumps(r) + "\n" for r in records).encode()
+    if compression == "gzip":
+        data = gzip.compress(data)
+    elif compression == "zstd":
+        data = zstandard.ZstdCompressor().compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def run(tmp_path: Path, *inputs: Path | str, **options) -> dict:
+    """Scan with one worker into tmp_path/out unless told otherwise."""
+    options.setdefault("workers", 1)
+    options.setdefault("out", tmp_path / "out")
+    return scan(ScanConfig(inputs=tuple(str(i) for i in inputs), **options))
+
+
+@pytest.fixture
+def shard_dir(tmp_path: Path) -> Path:
+    """Three Parquet shards of 40 documents each (120 in all)."""
+    root = tmp_path / "shards"
+    for k in range(3):
+        write_parquet(root / f"part-{k}.parquet", make_texts(40, start=40 * k))
+    return root

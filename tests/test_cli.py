@@ -1,0 +1,76 @@
+"""The command line: exit codes, one-line errors without traceback, --json, the demo corpus."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_parquet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "corpus_audit", *args], capture_output=True, text=True,
+                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "CI": "true"})
+
+
+def test_demo_corpus_scan_writes_the_audit(tmp_path):
+    result = cli("scan", str(ROOT / "sample_data"), "--out", str(tmp_path / "demo"), "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert "360 documents scanned of 360 in 4 shards" in result.stdout
+    audit = json.loads((tmp_path / "demo" / "audit.json").read_text())
+    assert audit["schema_version"] == 1 and audit["tool"]["name"] == "corpus-audit"
+    assert len(list((tmp_path / "demo" / "documents").glob("part-*.parquet"))) == 4
+
+
+def test_json_goes_to_stdout_and_the_summary_to_stderr(tmp_path):
+    path = write_parquet(tmp_path / "a.parquet", ["one two", "three"])
+    result = cli("scan", str(path), "--out", str(tmp_path / "o"), "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["input"]["scanned"] == 2
+    assert "documents scanned" in result.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["scan", "missing.parquet"], "missing.parquet: no such file or directory"),
+    (["scan", "notes.xml"], "notes.xml: unknown format"),
+    (["scan", "a.parquet", "--text-column", "body"], "a.parquet: no column 'body' (columns: text)"),
+    (["scan", "bad.parquet"], "bad.parquet: "),
+    (["scan", "a.parquet", "--sample", "0"], "--sample 0: must be at least 1"),
+    (["scan", "a.parquet", "--fail-on", "risk>=high"], "--fail-on is not available yet"),
+    (["train", "--human", "x"], "`corpus-audit train` is not available yet"),
+])
+def test_errors_are_one_line_with_exit_code_2(tmp_path, args, message):
+    write_parquet(tmp_path / "a.parquet", ["x"])
+    (tmp_path / "notes.xml").write_text("<x/>")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    result = cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = cli("scan", "missing.parquet", "--debug", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_skip_mode_lists_the_skipped_source(tmp_path):
+    write_parquet(tmp_path / "d" / "a.parquet", ["x y"])
+    (tmp_path / "d" / "b.parquet").write_bytes(b"not parquet")
+    result = cli("scan", "d", "--on-error", "skip", "--json", cwd=tmp_path)
+    assert result.returncode == 0
+    audit = json.loads(result.stdout)
+    assert [s["source"].endswith("b.parquet") for s in audit["input"]["skipped_sources"]] == [True]
+    assert "skipped source" in result.stderr
+
+
+def test_version():
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("corpus-audit ")

@@ -1,0 +1,192 @@
+"""The scan pipeline: outputs, sampling, resume, workers, bad shards, odd documents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from corpus_audit.config import ScanConfig
+from corpus_audit.errors import AuditError, SourceError
+from corpus_audit.pipeline import Scan
+from tests.conftest import make_texts, run, write_jsonl, write_parquet
+
+
+def documents(out: Path):
+    return pq.read_table(out / "documents").sort_by([("source", "ascending"), ("row", "ascending")])
+
+
+def without_timing(audit: dict) -> dict:
+    audit = json.loads(json.dumps(audit))
+    audit.pop("timing")
+    audit["config"].pop("workers")
+    audit["config"].pop("resume")
+    audit["config"].pop("out")
+    audit["input"].pop("shards_resumed")
+    return audit
+
+
+def test_scan_writes_one_row_per_document_with_lengths(tmp_path, shard_dir):
+    audit = run(tmp_path, shard_dir)
+    table = documents(tmp_path / "out")
+    texts = make_texts(120)
+    assert table.num_rows == 120
+    assert table.column("word_count").to_pylist() == [len(t.split()) for t in texts]
+    assert table.column("char_count").to_pylist() == [len(t) for t in texts]
+    assert table.column("doc_id").to_pylist()[0] == f"{shard_dir / 'part-0.parquet'}:0"
+    assert audit["input"]["documents"] == audit["input"]["scanned"] == 120
+    assert audit["length"]["word_count"]["total"] == sum(len(t.split()) for t in texts)
+    assert json.loads((tmp_path / "out" / "audit.json").read_text()) == audit
+
+
+def test_id_column_is_used(tmp_path):
+    path = write_parquet(tmp_path / "a.parquet", ["x", "y"], uid=["u1", None])
+    run(tmp_path, path, id_column="uid")
+    assert documents(tmp_path / "out").column("doc_id").to_pylist() == ["u1", f"{path}:1"]
+
+
+def test_workers_do_not_change_output_bytes(tmp_path, shard_dir):
+    one = run(tmp_path, shard_dir, out=tmp_path / "one", workers=1, batch_size=16)
+    two = run(tmp_path, shard_dir, out=tmp_path / "two", workers=2, batch_size=16)
+    parts = sorted(p.name for p in (tmp_path / "one" / "documents").iterdir())
+    assert parts == sorted(p.name for p in (tmp_path / "two" / "documents").iterdir())
+    assert len(parts) == 9  # 3 shards x ceil(40 / 16)
+    for name in parts:
+        assert (tmp_path / "one" / "documents" / name).read_bytes() == (tmp_path / "two" / "documents" / name).read_bytes()
+    assert without_timing(one) == without_timing(two)
+
+
+def test_sample_n_is_exact_uniform_and_seeded(tmp_path, shard_dir):
+    a = run(tmp_path, shard_dir, out=tmp_path / "a", sample=30, seed=1)
+    b = run(tmp_path, shard_dir, out=tmp_path / "b", sample=30, seed=1)
+    c = run(tmp_path, shard_dir, out=tmp_path / "c", sample=30, seed=2)
+    ids = lambda name: documents(tmp_path / name).column("doc_id").to_pylist()  # noqa: E731
+    assert len(ids("a")) == 30 and ids("a") == ids("b") and ids("a") != ids("c")
+    assert a["input"]["sampling"] == {"mode": "count", "requested": 30, "seed": 1, "population": 120, "sampled": 30}
+    assert a["input"]["documents"] == 120 and a["input"]["scanned"] == 30
+    # Uniform over the whole corpus: every shard is represented in proportion, over many seeds.
+    hits = [0, 0, 0]
+    for seed in range(20):
+        out = tmp_path / f"s{seed}"
+        run(tmp_path, shard_dir, out=out, sample=30, seed=seed)
+        for source in documents(out).column("source").to_pylist():
+            hits[int(source[-9])] += 1
+    assert all(160 <= h <= 240 for h in hits), hits  # expected 200 each (binomial sd about 11)
+
+
+def test_sample_fraction_is_seeded_and_near_the_fraction(tmp_path):
+    path = write_parquet(tmp_path / "big.parquet", make_texts(4000))
+    a = run(tmp_path, path, out=tmp_path / "a", sample_fraction=0.25, seed=3)
+    b = run(tmp_path, path, out=tmp_path / "b", sample_fraction=0.25, seed=3)
+    assert a["input"]["scanned"] == b["input"]["scanned"]
+    assert abs(a["input"]["scanned"] - 1000) < 4 * (4000 * 0.25 * 0.75) ** 0.5
+    assert a["input"]["sampling"]["mode"] == "fraction"
+
+
+class _InterruptAfter:
+    """A progress sink that presses Ctrl-C after some shards are done."""
+
+    def __init__(self, shards: int) -> None:
+        self.left = shards
+
+    def start(self, shards: int) -> None: ...
+
+    def advance(self, documents: int) -> None: ...
+
+    def shard_done(self) -> None:
+        self.left -= 1
+        if self.left == 0:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interrupt_gives_the_clean_result(tmp_path, shard_dir):
+    clean = run(tmp_path, shard_dir, out=tmp_path / "clean")
+    config = ScanConfig(inputs=(str(shard_dir),), out=tmp_path / "resumed", workers=1)
+    with pytest.raises(KeyboardInterrupt):
+        Scan(config, progress=_InterruptAfter(2)).run()
+    assert not (tmp_path / "resumed" / "audit.json").exists()
+    assert len(list((tmp_path / "resumed" / "state").glob("shard-*.json"))) == 2
+    resumed = run(tmp_path, shard_dir, out=tmp_path / "resumed", resume=True)
+    assert resumed["input"]["shards_resumed"] == 2
+    assert without_timing(resumed) == without_timing(clean)
+    assert documents(tmp_path / "resumed").equals(documents(tmp_path / "clean"))
+
+
+def test_resume_redoes_shards_whose_file_changed_and_ignores_other_options(tmp_path, shard_dir):
+    run(tmp_path, shard_dir)
+    write_parquet(shard_dir / "part-1.parquet", make_texts(10, start=500))
+    audit = run(tmp_path, shard_dir, resume=True)
+    assert audit["input"]["shards_resumed"] == 2 and audit["input"]["documents"] == 90
+    audit = run(tmp_path, shard_dir, resume=True, max_doc_chars=10)  # other options: start over
+    assert audit["input"]["shards_resumed"] == 0
+
+
+def test_corrupt_shard_fails_or_is_skipped_and_listed(tmp_path, shard_dir):
+    (shard_dir / "part-1.parquet").write_bytes(b"PAR1 garbage")
+    with pytest.raises(SourceError, match="part-1.parquet"):
+        run(tmp_path, shard_dir)
+    audit = run(tmp_path, shard_dir, on_error="skip")
+    assert audit["input"]["scanned"] == 80
+    [skipped] = audit["input"]["skipped_sources"]
+    assert skipped["source"].endswith("part-1.parquet") and skipped["error"]
+    assert documents(tmp_path / "out").num_rows == 80
+
+
+def test_shard_failing_midway_leaves_none_of_its_documents(tmp_path):
+    good = write_jsonl(tmp_path / "a.jsonl", [{"text": t} for t in make_texts(30)])
+    bad = tmp_path / "b.jsonl"
+    bad.write_text("".join(json.dumps({"text": t}) + "\n" for t in make_texts(25)) + "{broken\n")
+    audit = run(tmp_path, good, bad, on_error="skip", batch_size=10)
+    assert audit["input"]["scanned"] == 30
+    assert audit["input"]["skipped_sources"][0]["error"] == "line 26: invalid JSON (Expecting property name enclosed in double quotes)"
+    assert set(documents(tmp_path / "out").column("source").to_pylist()) == {str(good)}
+
+
+def test_null_empty_and_non_string_texts_are_counted(tmp_path):
+    path = write_jsonl(tmp_path / "a.jsonl", [{"text": None}, {"text": ""}, {"text": ["x"]}, {"text": "  \n"}, {"text": "ok"}])
+    audit = run(tmp_path, path)
+    assert audit["input"]["documents"] == 5
+    assert audit["input"]["scanned"] == 3
+    assert audit["input"]["skipped_reasons"] == {"null text": 1, "text is not a string": 1}
+    assert audit["input"]["empty_documents"] == 2
+    assert documents(tmp_path / "out").column("row").to_pylist() == [1, 3, 4]
+
+
+def test_invalid_utf8_documents_are_scanned_and_counted(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(b'{"text": "caf\xe9"}\n{"text": "fine"}\n')
+    audit = run(tmp_path, tmp_path / "a.jsonl")
+    assert audit["input"]["scanned"] == 2 and audit["input"]["invalid_utf8_documents"] == 1
+
+
+def test_a_50_mb_document_is_truncated_for_scoring_and_counted(tmp_path):
+    text = ("word " * 10_000_000)[:50_000_000]
+    path = write_jsonl(tmp_path / "giant.jsonl", [{"text": text}, {"text": "small one"}])
+    audit = run(tmp_path, path)
+    assert audit["input"]["truncated_documents"] == 1
+    table = documents(tmp_path / "out")
+    assert table.column("truncated").to_pylist() == [True, False]
+    assert table.column("char_count").to_pylist() == [1_000_000, 9]
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(AuditError, match="--sample and --sample-fraction"):
+        ScanConfig(inputs=("x",), sample=3, sample_fraction=0.5)
+    with pytest.raises(AuditError, match="--sample-fraction 1.5"):
+        ScanConfig(inputs=("x",), sample_fraction=1.5)
+    with pytest.raises(AuditError, match="--workers 0"):
+        ScanConfig(inputs=("x",), workers=0)
+
+
+def test_second_run_into_the_same_out_is_refused_while_the_first_holds_the_lock(tmp_path, shard_dir):
+    from corpus_audit.run_state import RunState
+
+    holder = RunState(tmp_path / "out")
+    holder.lock()
+    try:
+        with pytest.raises(AuditError, match="another corpus-audit run is writing here"):
+            run(tmp_path, shard_dir)
+    finally:
+        holder.unlock()
+    assert run(tmp_path, shard_dir)["input"]["scanned"] == 120
