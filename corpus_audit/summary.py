@@ -9,12 +9,26 @@ from rich.markup import escape
 from rich.table import Table
 
 
-def _fmt(value: float | int | None, digits: int = 3) -> str:
+def _fmt(value: float | int | None) -> str:
     if value is None:
         return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}g}"
+    if isinstance(value, int) or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _repetition(section: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"repetition: {section['flagged_documents']:,} documents ({section['flagged_share']:.1%}) "
+                        "break a Gopher threshold", title_justify="left", box=None)
+    for header in ("measure", "mean", "median", "p95", "over threshold"):
+        table.add_column(header, justify="left" if header == "measure" else "right")
+    for name, stats in section["measures"].items():
+        if not stats.get("count"):
+            continue
+        over = section["share_over_threshold"].get(name)
+        table.add_row(name, _fmt(stats["mean"]), _fmt(stats["quantiles"]["0.5"]), _fmt(stats["quantiles"]["0.95"]),
+                      "" if over is None else f"{over:.1%} > {section['thresholds'][name]:g}")
+    console.print(table)
 
 
 def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None:
@@ -45,6 +59,8 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
                 table.add_row(name.replace("_count", "s"), _fmt(s["mean"]), _fmt(s["quantiles"]["0.5"]),
                               _fmt(s["quantiles"]["0.95"]), _fmt(s["max"]), _fmt(s["total"]))
         console.print(table)
+    if "repetition" in audit:
+        _repetition(audit["repetition"], console)
     timing = audit.get("timing", {})
     if timing.get("documents_per_second"):
         console.print(f"  {timing['seconds']:.1f} s, {timing['documents_per_second']:,.0f} docs/s")

@@ -29,7 +29,9 @@ class Histogram:
 
     Bins are linear over [lo, hi] or logarithmic over [lo, hi] (lo > 0) for unbounded
     magnitudes such as lengths; values outside fall into the first or last bin, so
-    quantiles are exact to within a bin (and clamped to the exact min and max).
+    quantiles are exact to within a bin (and clamped to the exact min and max). Values
+    equal to `lo` (a measure that is exactly 0 for most documents) are counted apart, so
+    such a point mass has exact quantiles.
     """
 
     lo: float
@@ -41,6 +43,7 @@ class Histogram:
     total: float = 0.0
     minimum: float = math.inf
     maximum: float = -math.inf
+    at_lo: int = 0
 
     def __post_init__(self) -> None:
         if self.counts is None:
@@ -68,6 +71,7 @@ class Histogram:
         index = np.clip(self._position(values).astype(np.int64), 0, self.bins - 1)
         self.counts += np.bincount(index, minlength=self.bins)
         self.count += int(values.size)
+        self.at_lo += int((values == self.lo).sum())
         self.total += float(values.sum())
         self.minimum = min(self.minimum, float(values.min()))
         self.maximum = max(self.maximum, float(values.max()))
@@ -79,13 +83,15 @@ class Histogram:
         return type(self)(
             self.lo, self.hi, self.bins, self.log, self.counts + other.counts,
             self.count + other.count, self.total + other.total,
-            min(self.minimum, other.minimum), max(self.maximum, other.maximum),
+            min(self.minimum, other.minimum), max(self.maximum, other.maximum), self.at_lo + other.at_lo,
         )
 
     def quantile(self, q: float) -> float:
         """Quantile by linear interpolation inside the bin that holds it."""
         if self.count == 0:
             return math.nan
+        if q * self.count <= self.at_lo:
+            return float(self.lo)
         cumulative = np.cumsum(self.counts)
         target = q * self.count
         b = int(np.searchsorted(cumulative, target, side="left"))
@@ -107,7 +113,7 @@ class Histogram:
         return {
             "lo": self.lo, "hi": self.hi, "bins": self.bins, "log": self.log,
             "nonzero": nonzero.tolist(), "nonzero_counts": self.counts[nonzero].tolist(),
-            "count": self.count, "total": self.total,
+            "count": self.count, "total": self.total, "at_lo": self.at_lo,
             "minimum": self.minimum if self.count else None, "maximum": self.maximum if self.count else None,
         }
 
@@ -115,7 +121,7 @@ class Histogram:
     def from_state(cls, state: dict[str, Any]) -> Self:
         h = cls(state["lo"], state["hi"], state["bins"], state["log"])
         h.counts[np.asarray(state["nonzero"], dtype=np.int64)] = state["nonzero_counts"]
-        h.count, h.total = state["count"], state["total"]
+        h.count, h.total, h.at_lo = state["count"], state["total"], state["at_lo"]
         h.minimum = math.inf if state["minimum"] is None else state["minimum"]
         h.maximum = -math.inf if state["maximum"] is None else state["maximum"]
         return h

@@ -69,11 +69,15 @@ LOOP_LINES = ["The key point is that the key point matters.", "This is important
 
 
 def prose(rng: random.Random) -> str:
+    """2-3 paragraphs; no sentence is used twice in one document."""
+    details, reflections = rng.sample(DETAILS, len(DETAILS)), rng.sample(REFLECTIONS, len(REFLECTIONS))
+    openers = rng.sample(OPENERS, len(OPENERS))
+    places, people, actions = rng.sample(PLACES, 3), rng.sample(PEOPLE, 3), rng.sample(ACTIONS, 3)
     paragraphs = []
-    for _ in range(rng.randint(2, 4)):
-        opener = rng.choice(OPENERS).format(place=rng.choice(PLACES), person=rng.choice(PEOPLE), action=rng.choice(ACTIONS))
-        body = rng.sample(DETAILS, rng.randint(2, 4))
-        paragraphs.append(" ".join([opener, *body, rng.choice(REFLECTIONS)]))
+    for k in range(rng.randint(2, 3)):
+        opener = openers[k].format(place=places[k], person=people[k], action=actions[k])
+        body = [details.pop() for _ in range(rng.randint(2, 4))]
+        paragraphs.append(" ".join([opener, *body, reflections.pop()]))
     return "\n\n".join(paragraphs)
 
 

@@ -42,3 +42,10 @@ def test_empty_histogram_and_bundle_of_tallies():
     merged = Bundle.from_state(a.merge(b).to_state())
     assert merged.parts["h"].count == 2
     assert merged.parts["t"].counts == {"x": 3, "y": 4}
+
+
+def test_point_mass_at_the_lower_bound_has_exact_quantiles():
+    hist = Histogram(0.0, 1.0, 100).add(np.r_[np.zeros(80), np.full(20, 0.5)])
+    assert hist.quantile(0.5) == 0.0 and hist.quantile(0.8) == 0.0
+    assert 0.49 <= hist.quantile(0.9) <= 0.5
+    assert Histogram.from_state(hist.to_state()).quantile(0.5) == 0.0

@@ -1,0 +1,87 @@
+"""Throughput and peak memory of `corpus-audit scan` on generated corpora of several sizes.
+
+For each size, it generates (or reuses) Parquet shards of ~300-word documents, runs the
+real command in a subprocess, and samples the resident memory of the whole process tree
+(main process and workers) every 50 ms. Peak memory should stay about the same as the
+corpus grows: that is the streaming promise.
+
+    python benchmarks/scan_throughput.py --docs 100000 1000000 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_corpus import write_shards  # noqa: E402
+
+
+def tree_rss(pid: int) -> tuple[int, int]:
+    """(RSS of pid, RSS of pid and all its descendants) in bytes, from /proc."""
+    def rss(p: int) -> int:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def children(p: int) -> list[int]:
+        kids = []
+        for task in Path(f"/proc/{p}/task").glob("*") if Path(f"/proc/{p}/task").exists() else []:
+            try:
+                kids += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return kids
+
+    own, total, stack = rss(pid), 0, [pid]
+    while stack:
+        p = stack.pop()
+        total += rss(p)
+        stack += children(p)
+    return own, total
+
+
+def measure(corpus: Path, out: Path, workers: int) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    command = [sys.executable, "-m", "corpus_audit", "scan", str(corpus), "--out", str(out), "--workers", str(workers)]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={"CI": "true", "PATH": "/usr/bin:/bin"})
+    peak_main = peak_tree = 0
+    while process.poll() is None:
+        own, total = tree_rss(process.pid)
+        peak_main, peak_tree = max(peak_main, own), max(peak_tree, total)
+        time.sleep(0.05)
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"scan failed: {process.stderr.read().decode()}")
+    audit = json.loads((out / "audit.json").read_text())
+    docs, mb = audit["input"]["scanned"], audit["length"]["char_count"]["total"] / 1e6
+    return {"documents": docs, "workers": workers, "seconds": round(seconds, 1),
+            "docs_per_s": round(docs / seconds), "docs_per_s_per_core": round(docs / seconds / workers),
+            "text_MB_per_s_per_core": round(mb / seconds / workers, 2),
+            "peak_rss_main_MB": round(peak_main / 2**20), "peak_rss_tree_MB": round(peak_tree / 2**20)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--data", type=Path, default=Path("benchmarks/out"))
+    args = parser.parse_args()
+    for n in args.docs:
+        corpus = args.data / f"corpus-{n}"
+        write_shards(corpus, n)
+        print(json.dumps(measure(corpus, args.data / f"audit-{n}", args.workers)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
