@@ -111,7 +111,7 @@ def scan(
     model: Annotated[Path | None, typer.Option(help="Detector model made by `corpus-audit train` [default: the shipped model].")] = None,
     reference_human: Annotated[Path | None, typer.Option(help="Human-written texts of the same domain, to calibrate the estimate.")] = None,
     reference_synthetic: Annotated[Path | None, typer.Option(help="Machine-written texts of the same domain, to calibrate the estimate.")] = None,
-    near_dup_threshold: Annotated[float | None, typer.Option(help="Jaccard similarity that counts as a near-duplicate [default: 0.8].")] = None,
+    near_dup_threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 5-gram sets that counts as a near-duplicate.")] = 0.8,
     against: Annotated[Path | None, typer.Option(help="Also find documents that near-duplicate this reference set.")] = None,
     max_doc_chars: Annotated[int, typer.Option(help="Longer documents are truncated to this many characters for scoring, and counted.")] = 1_000_000,
     workers: Annotated[int | None, typer.Option(help="Local worker processes [default: all cores].")] = None,
@@ -128,7 +128,7 @@ def scan(
     """Scan a corpus and write the audit to --out."""
     _not_yet({"--by": by is not None, "--model": model is not None, "--reference-human": reference_human is not None,
               "--reference-synthetic": reference_synthetic is not None,
-              "--near-dup-threshold": near_dup_threshold is not None, "--against": against is not None,
+              "--against": against is not None,
               "--engine dask": engine is Engine.dask, "--scheduler": scheduler is not None,
               "--generations": generations is not None, "--regime": regime is not None, "--fail-on": bool(fail_on)})
 
@@ -139,7 +139,7 @@ def scan(
         config = ScanConfig(
             inputs=tuple(inputs), out=out, format=None if format is None else format.value, text_column=text_column,
             id_column=id_column, sample=sample, sample_fraction=sample_fraction, seed=seed,
-            max_doc_chars=max_doc_chars, on_error=on_error.value, resume=resume, **options)
+            max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold, on_error=on_error.value, resume=resume, **options)
         if progress_enabled():
             with TerminalProgress() as progress:
                 audit = run_scan(config, progress=progress)

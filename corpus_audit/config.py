@@ -27,6 +27,7 @@ class ScanConfig:
     sample_fraction: float | None = None
     seed: int = 0
     max_doc_chars: int = 1_000_000
+    near_dup_threshold: float = 0.8
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     on_error: str = "fail"
     resume: bool = False
@@ -47,6 +48,8 @@ class ScanConfig:
             raise AuditError(f"--seed {self.seed}: must be 0 or more")
         if self.max_doc_chars < 1:
             raise AuditError(f"--max-doc-chars {self.max_doc_chars}: must be at least 1")
+        if not 0 < self.near_dup_threshold < 1:
+            raise AuditError(f"--near-dup-threshold {self.near_dup_threshold}: must be between 0 and 1 (exclusive)")
         if self.workers < 1:
             raise AuditError(f"--workers {self.workers}: must be at least 1")
         if self.on_error not in ON_ERROR:

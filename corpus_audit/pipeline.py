@@ -9,6 +9,7 @@ whatever the number of workers.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -18,16 +19,18 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from corpus_audit import __version__, atomic
 from corpus_audit.config import ScanConfig
 from corpus_audit.engines import LocalEngine, ScoredBatch
 from corpus_audit.errors import SourceError
+from corpus_audit.near_duplicates import NearDuplicateJoin
 from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, group_shards
 from corpus_audit.run_state import RunState, ShardResult
 from corpus_audit.sampling import Sampler, choose_exact
 from corpus_audit.sources import resolve_sources
-from detectors import Bundle, Detector, default_detectors
+from detectors import Bundle, Detector, MinHashDetector, default_detectors
 
 
 class ProgressSink(Protocol):
@@ -77,7 +80,7 @@ class Scan:
     def __init__(self, config: ScanConfig, detectors: Sequence[Detector] | None = None,
                  progress: ProgressSink | None = None) -> None:
         self.config = config
-        self.detectors = list(default_detectors() if detectors is None else detectors)
+        self.detectors = list(default_detectors(config.near_dup_threshold) if detectors is None else detectors)
         self.progress = progress or _Silent()
         self.columns = ColumnSpec(config.text_column, config.id_column, config.by)
         self.state = RunState(config.out)
@@ -101,7 +104,12 @@ class Scan:
             todo = [s for s in shards if s.index not in self.results and s.index not in skipped_now]
             with LocalEngine(self.detectors, self.config.workers) as engine:
                 self._scan_shards(todo, engine, sampler)
-            audit = self._assemble(shards, population, resumed, time.perf_counter() - started)
+            audit = self._assemble(shards, population, resumed)
+            for detector in self.detectors:
+                if isinstance(detector, MinHashDetector):
+                    audit["near_duplicates"] = self._near_duplicates(detector, shards)
+            audit["timing"] = {"seconds": round(time.perf_counter() - started, 3),
+                               "documents_per_second": round(audit["input"]["scanned"] / (time.perf_counter() - started), 1)}
             atomic.write_json(self.config.out / "audit.json", audit)
             return audit
         finally:
@@ -181,6 +189,11 @@ class Scan:
         work, batch = item.work, item.batch
         name = f"part-{work.result.index:05d}-{item.batch_index:05d}.parquet"
         atomic.write_parquet(self.state.documents / name, self._table(batch, item.truncated, scored))
+        for detector in self.detectors:
+            if detector.arrays:
+                path = self.state.join_file(detector.name, name)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic.write_arrays(path, {k: scored.columns[k] for k in detector.arrays})
         work.result.parts.append(name)
         work.result.scanned += len(batch)
         for detector_name, partial in scored.partials.items():
@@ -213,7 +226,74 @@ class Scan:
                 data[column.name] = pa.array(scored.columns[column.name], column.type)
         return pa.table(data)
 
-    def _assemble(self, shards: list[Shard], population: int | None, resumed: int, seconds: float) -> dict[str, Any]:
+    def _parts(self) -> list[str]:
+        """Every documents part of the finished shards, in corpus order."""
+        return [p for i in sorted(self.results) for p in sorted(self.results[i].parts)]
+
+    def _near_duplicates(self, detector: MinHashDetector, shards: list[Shard]) -> dict[str, Any]:
+        parts = self._parts()
+        work = self.config.out / "join" / "tmp"
+        try:
+            clusters = NearDuplicateJoin(detector.threshold).run([self.state.join_file(detector.name, p) for p in parts], work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        tables = [pq.read_table(self.state.documents / p, columns=["doc_id", "source", "row"]) for p in parts]
+        ids = pa.concat_tables(tables).combine_chunks() if tables else None
+        labels, member = clusters.labels, clusters.in_cluster()
+        representative: dict[int, str] = {}
+        for index in np.flatnonzero(member):
+            doc_id = ids.column("doc_id")[int(index)].as_py()
+            label = int(labels[index])
+            if label not in representative or doc_id < representative[label]:
+                representative[label] = doc_id
+        offset = 0
+        for part, table in zip(parts, tables):
+            rows = range(offset, offset + table.num_rows)
+            column = pa.array([representative[labels[i]] if member[i] else None for i in rows], pa.string())
+            full = pq.read_table(self.state.documents / part)
+            if "near_dup_cluster" in full.column_names:
+                full = full.drop_columns(["near_dup_cluster"])
+            atomic.write_parquet(self.state.documents / part, full.append_column("near_dup_cluster", column))
+            offset += table.num_rows
+        scanned = len(labels)
+        duplicates = int((clusters.sizes[clusters.sizes >= 2] - 1).sum())
+        largest = sorted(representative.items(), key=lambda kv: (-int(clusters.sizes[kv[0]]), kv[1]))[:10]
+        excerpts = self._excerpts(ids, [np.flatnonzero((labels == label) & member) for label, _ in largest], shards)
+        return {
+            **detector.config(),
+            "clusters": len(representative),
+            "documents_in_clusters": int(member.sum()),
+            "duplicate_documents": duplicates,
+            "duplicate_fraction": duplicates / scanned if scanned else 0.0,
+            "candidate_pairs": clusters.candidate_pairs,
+            "verified_pairs": clusters.verified_pairs,
+            "exact_jaccard_checks": clusters.exact_checks,
+            "largest": [{"cluster": rep, "size": int(clusters.sizes[label]),
+                         "members": [ids.column("doc_id")[int(i)].as_py() for i in members[:5]], "excerpt": excerpt}
+                        for (label, rep), members, excerpt in zip(largest, *zip(*excerpts) if excerpts else ([], []))],
+        }
+
+    def _excerpts(self, ids: pa.Table | None, clusters: list[np.ndarray], shards: list[Shard],
+                  chars: int = 200) -> list[tuple[np.ndarray, str]]:
+        """For each cluster, its members in corpus order and the opening text of its first member."""
+        wanted: dict[tuple[str, int], int] = {}
+        for k, members in enumerate(clusters):
+            first = int(members[0])
+            wanted[(ids.column("source")[first].as_py(), ids.column("row")[first].as_py())] = k
+        found: dict[int, str] = {}
+        urls = {source for source, _ in wanted}
+        for shard in shards:
+            if not urls & {s.url for s in shard.sources}:
+                continue
+            for batch in self._reader(shard).batches():
+                for source, row, text in zip(batch.sources, batch.rows.tolist(), batch.texts):
+                    if (source, row) in wanted and text is not None:
+                        found[wanted[(source, row)]] = " ".join(text[: chars * 2].split())[:chars]
+                if len(found) == len(clusters):
+                    break
+        return [(members, found.get(k, "")) for k, members in enumerate(clusters)]
+
+    def _assemble(self, shards: list[Shard], population: int | None, resumed: int) -> dict[str, Any]:
         done = [self.results[i] for i in sorted(self.results)]
         total = lambda attr: sum(getattr(r, attr) for r in done)  # noqa: E731
         skipped: dict[str, int] = {}
@@ -248,8 +328,6 @@ class Scan:
                 for state in states[1:]:
                     merged = merged.merge(Bundle.from_state(state))
                 audit[detector.name] = detector.summarize(merged)
-        audit["timing"] = {"seconds": round(seconds, 3),
-                           "documents_per_second": round(scanned / seconds, 1) if seconds > 0 else None}
         return audit
 
     def _sampling_record(self, population: int | None, rows: int, sampled: int) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ class RunState:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.documents = out / "documents"
+        self.join_dir = out / "join"
         self.state_dir = out / "state"
         self._lock_handle = None
 
@@ -75,9 +75,9 @@ class RunState:
                 result = ShardResult(**json.loads(path.read_text()))
                 if wanted.get(result.index) == result.fingerprint and all((self.documents / p).exists() for p in result.parts):
                     finished[result.index] = result
-        keep = {p for r in finished.values() for p in r.parts}
-        for stale in self.documents.glob("*.parquet") if self.documents.exists() else []:
-            if stale.name not in keep:
+        keep = {Path(p).stem for r in finished.values() for p in r.parts}
+        for stale in [*self.documents.glob("*.parquet"), *self.join_dir.glob("*/*.npz")]:
+            if stale.stem not in keep:
                 stale.unlink()
         if self.state_dir.exists():
             for stale in self.state_dir.glob("shard-*.json"):
@@ -97,10 +97,12 @@ class RunState:
     def finish_shard(self, result: ShardResult) -> None:
         atomic.write_json(self.state_dir / f"shard-{result.index:05d}.json", asdict(result))
 
+    def join_file(self, detector: str, part: str) -> Path:
+        """Where a detector's join arrays for one documents part are kept."""
+        return self.join_dir / detector / f"{Path(part).stem}.npz"
+
     def discard_parts(self, parts: list[str]) -> None:
         for name in parts:
             (self.documents / name).unlink(missing_ok=True)
-
-    def clear(self) -> None:
-        """Remove every shard state (a run that starts over)."""
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+            for stale in self.join_dir.glob(f"*/{Path(name).stem}.npz"):
+                stale.unlink()

@@ -33,16 +33,19 @@ class Detector(ABC):
 
     Subclasses set `name` (also the key of their section in `audit.json`) and `columns`,
     and implement `score`. Detectors with a corpus-level summary also implement
-    `partial` and `summarize`. Detectors must be picklable and deterministic: the same
-    texts give the same columns in any process.
+    `partial` and `summarize`. Detectors that feed a corpus-wide join (near-duplicates)
+    name in `arrays` the extra per-batch numpy arrays `score` returns beside the columns;
+    the pipeline stores them for the join. Detectors must be picklable and
+    deterministic: the same texts give the same outputs in any process.
     """
 
     name: str = ""
     columns: tuple[Column, ...] = ()
+    arrays: tuple[str, ...] = ()
 
     @abstractmethod
     def score(self, texts: Sequence[str]) -> Mapping[str, np.ndarray]:
-        """Score a batch: one array of `len(texts)` values per declared column."""
+        """Score a batch: one array of `len(texts)` values per declared column (and the `arrays`)."""
 
     def partial(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> Mergeable | None:
         """A mergeable summary of one scored batch (None: this detector has none)."""
@@ -62,9 +65,10 @@ class Detector(ABC):
 
     def validate_scores(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> None:
         """Fail loudly when `score` broke its own declaration (a bug, not bad input)."""
-        expected = {c.name for c in self.columns}
+        expected = {c.name for c in self.columns} | set(self.arrays)
         if set(scores) != expected:
-            raise RuntimeError(f"detector {self.name!r} returned columns {sorted(scores)}, declared {sorted(expected)}")
-        for name, values in scores.items():
+            raise RuntimeError(f"detector {self.name!r} returned {sorted(scores)}, declared {sorted(expected)}")
+        for column in self.columns:
+            values = scores[column.name]
             if len(values) != len(texts):
-                raise RuntimeError(f"detector {self.name!r} column {name!r} has {len(values)} values for {len(texts)} texts")
+                raise RuntimeError(f"detector {self.name!r} column {column.name!r} has {len(values)} values for {len(texts)} texts")

@@ -5,8 +5,8 @@ on every run (fixed seed), and is committed so the README's main command needs n
 generation step. Three kinds of documents, on purpose:
 
 - prose: varied paragraphs assembled from many interchangeable sentences;
-- templated: mass-produced listings from one template with new slot values, so they are
-  near-duplicates of each other;
+- templated: mass-produced listings from one long template with new slot values (named
+  twice), so they are near-duplicates of each other (word 5-gram Jaccard about 0.85);
 - degenerate: text that loops on its own lines and phrases, like a collapsed model.
 """
 
@@ -57,11 +57,14 @@ OPENERS = ["In {place}, {person} {action}.", "For years, {person} in {place} {ac
 PRODUCTS = ["kettle", "desk lamp", "travel mug", "rain jacket", "garden hose", "bike light", "wool blanket",
             "cutting board", "phone stand", "backpack"]
 COLOURS = ["slate grey", "forest green", "warm red", "ocean blue", "sand beige", "matte black", "sunflower yellow"]
-LISTING = ("Introducing the all-new {colour} {product}! Designed for everyday life, this {product} combines premium "
-           "quality with a sleek modern look. Whether you are at home, at work or on the go, the {colour} {product} "
-           "is the perfect companion for your busy lifestyle. Order today for just {price} and enjoy free shipping "
-           "on all orders. Our {product} comes with a {years}-year warranty and friendly customer support. "
-           "Don't miss out on this amazing offer, upgrade your routine with the {colour} {product} today!")
+LISTING = ("Introducing the all-new {colour} {product}! Designed for everyday life, it combines premium quality with "
+           "a sleek modern look that fits any room and any style. Whether you are at home, at work or on the go, it is the "
+           "perfect companion for your busy lifestyle, and it makes a thoughtful gift for friends and family as well. "
+           "Every unit is checked by hand before it leaves our warehouse, packed in recyclable materials and shipped within "
+           "two working days. Order today for just {price} and enjoy free shipping on all orders over twenty dollars. "
+           "It comes with a generous warranty and friendly customer support that answers every message within one day. "
+           "Thousands of happy customers already love it, and we are sure you will too. Don't miss out on this amazing "
+           "offer, upgrade your daily routine today and see the difference for yourself!")
 
 LOOP_LINES = ["The key point is that the key point matters.", "This is important because it is important.",
               "In conclusion, the conclusion is clear.", "We must consider the considerations carefully.",
@@ -83,7 +86,7 @@ def prose(rng: random.Random) -> str:
 
 def templated(rng: random.Random) -> str:
     return LISTING.format(product=rng.choice(PRODUCTS), colour=rng.choice(COLOURS),
-                          price=f"${rng.randint(9, 89)}.{rng.choice(['99', '49', '95'])}", years=rng.randint(1, 5))
+                          price=f"${rng.randint(9, 89)}.{rng.choice(['99', '49', '95'])}")
 
 
 def degenerate(rng: random.Random) -> str:

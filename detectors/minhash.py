@@ -1,0 +1,170 @@
+"""MinHash signatures of each document, for near-duplicate detection across the corpus.
+
+Per batch: text is normalised (lower-cased, punctuation folded to spaces, whitespace
+collapsed), cut into word n-gram shingles (n=5 by default; a document with fewer words is
+one shingle), each shingle hashed to 64 bits (xxhash of each word, combined by a
+polynomial), folded to 32 bits, and the document's distinct shingle set is summarised by
+datasketch's `affine32` MinHash: `min over shingles of (fmix32(h) * a + b) mod 2^32` for
+each of `num_perm` permutations `(a, b)` that datasketch derives from `seed`, applied
+here in numpy for a whole batch at once. The signature equals
+`datasketch.MinHash(num_perm, seed, scheme="affine32")` updated with the same shingle
+hashes (a test checks this), and is the same in every worker.
+
+LSH banding is chosen for the threshold so that a pair *at* the threshold becomes a
+candidate with probability >= 0.999 (`choose_bands`); the join in
+`corpus_audit.near_duplicates` then verifies candidates. Besides one column, the detector
+emits per-batch arrays for that join: signatures, band keys, and the sorted shingle sets
+(for exact Jaccard near the threshold).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import xxhash
+from datasketch import MinHash
+
+from detectors.base import Column, Detector
+
+_NON_WORD = re.compile(r"[^\w\s]+")
+# The same folding as _NON_WORD for ASCII text, as a (much faster) translate table.
+_ASCII_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if _NON_WORD.match(c)})
+_EMPTY = np.uint32(0xFFFFFFFF)
+_SHINGLE_MULTIPLIER = np.uint64(0x100000001B3)
+_CHUNK_SHINGLES = 1024
+
+
+def choose_bands(threshold: float, num_perm: int, target_recall: float = 0.999) -> tuple[int, int]:
+    """(bands, rows): the most rows per band whose recall at the threshold is >= target.
+
+    More rows per band mean fewer false candidates; the recall condition keeps true pairs.
+    """
+    if not 0 < threshold < 1:
+        raise ValueError(f"near-duplicate threshold {threshold} must be between 0 and 1")
+    best = (num_perm, 1)
+    for rows in range(1, num_perm + 1):
+        bands = num_perm // rows
+        if 1 - (1 - threshold**rows) ** bands >= target_recall:
+            best = (bands, rows)
+    return best
+
+
+def fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser, as datasketch applies it before its permutations."""
+    h = h.astype(np.uint32)
+    with np.errstate(over="ignore"):
+        h ^= h >> np.uint32(16)
+        h *= np.uint32(0x85EBCA6B)
+        h ^= h >> np.uint32(13)
+        h *= np.uint32(0xC2B2AE35)
+        h ^= h >> np.uint32(16)
+    return h
+
+
+def normalize(text: str) -> list[str]:
+    """Lower-case words with punctuation folded to spaces (a fast path for ASCII text)."""
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered.translate(_ASCII_PUNCTUATION).split()
+    return _NON_WORD.sub(" ", lowered).split()
+
+
+class MinHashDetector(Detector):
+    """Shingle sets and MinHash signatures; the near-duplicate join happens corpus-wide."""
+
+    name = "minhash"
+    columns = (Column("shingle_count", pa.int32(), "distinct word shingles in the normalised text"),)
+    arrays = ("signature", "band_keys", "shingles", "shingle_offsets")
+
+    def __init__(self, threshold: float = 0.8, num_perm: int = 128, shingle_size: int = 5, seed: int = 1) -> None:
+        if num_perm < 2 or shingle_size < 1:
+            raise ValueError("num_perm must be at least 2 and shingle_size at least 1")
+        self.threshold, self.num_perm, self.shingle_size, self.seed = threshold, num_perm, shingle_size, seed
+        self.bands, self.rows = choose_bands(threshold, num_perm)
+        a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine32").permutations
+        self._a, self._b = np.asarray(a, np.uint32), np.asarray(b, np.uint32)
+
+    def config(self) -> dict[str, Any]:
+        return {"threshold": self.threshold, "num_perm": self.num_perm, "shingle_size": self.shingle_size,
+                "seed": self.seed, "bands": self.bands, "rows": self.rows, "scheme": "datasketch affine32"}
+
+    def shingle_hashes(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted distinct 32-bit shingle hashes of all documents, offsets per document)."""
+        docs = [normalize(t) for t in texts]
+        counts = np.fromiter((len(d) for d in docs), np.int64, len(docs))
+        words = [w for d in docs for w in d]
+        codes, uniques = pd.factorize(np.asarray(words, dtype=object)) if words else (np.empty(0, np.int64), [])
+        word_hash = np.fromiter((xxhash.xxh64_intdigest(u.encode("utf-8", "surrogatepass"), self.seed) for u in uniques),
+                                np.uint64, len(uniques))[codes]
+        n = self.shingle_size
+        doc_start = np.concatenate([[0], np.cumsum(counts)])
+        doc_of_word = np.repeat(np.arange(len(docs)), counts)
+        # Full shingles start wherever n words remain in the document.
+        starts = np.flatnonzero(np.arange(word_hash.size) + n <= doc_start[1:][doc_of_word])
+        hashes = self._polynomial(word_hash, starts, np.full(starts.size, n))
+        owners = doc_of_word[starts]
+        short = np.flatnonzero((counts > 0) & (counts < n))  # one shingle of all their words
+        if short.size:
+            hashes = np.concatenate([hashes, self._polynomial(word_hash, doc_start[short], counts[short])])
+            owners = np.concatenate([owners, short])
+        folded = ((hashes >> np.uint64(32)) ^ hashes) & np.uint64(0xFFFFFFFF)
+        keyed = np.sort(owners.astype(np.uint64) << np.uint64(32) | folded)
+        keyed = keyed[np.r_[True, keyed[1:] != keyed[:-1]]] if keyed.size else keyed
+        offsets = np.searchsorted((keyed >> np.uint64(32)).astype(np.int64), np.arange(len(docs) + 1))
+        return (keyed & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets
+
+    @staticmethod
+    def _polynomial(word_hash: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Hash of the words starts[i] .. starts[i] + lengths[i] - 1, in order."""
+        hashes = np.zeros(starts.size, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for k in range(int(lengths.max()) if lengths.size else 0):
+                take = k < lengths
+                step = hashes * _SHINGLE_MULTIPLIER + word_hash[np.where(take, starts + k, starts)]
+                hashes = step if take.all() else np.where(take, step, hashes)
+        return hashes
+
+    def signatures(self, shingles: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """(documents x num_perm) uint32 MinHash values; all 0xFFFFFFFF for no shingles.
+
+        Shingles are permuted in fixed chunks that fit in cache (a chunk may split a
+        document, whose minimum then accumulates), so one huge document costs no more
+        memory than many small ones.
+        """
+        ndocs = offsets.size - 1
+        out = np.full((ndocs, self.num_perm), _EMPTY, dtype=np.uint32)
+        hashed = fmix32(shingles)
+        owner = np.repeat(np.arange(ndocs), np.diff(offsets))
+        buffer = np.empty((min(_CHUNK_SHINGLES, hashed.size), self.num_perm), dtype=np.uint32)
+        for lo in range(0, hashed.size, _CHUNK_SHINGLES):
+            hi = min(lo + _CHUNK_SHINGLES, hashed.size)
+            block = buffer[: hi - lo]
+            with np.errstate(over="ignore"):
+                np.multiply(hashed[lo:hi, None], self._a[None, :], out=block)
+                np.add(block, self._b[None, :], out=block)
+            docs = owner[lo:hi]
+            bounds = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+            segment_docs = docs[bounds]
+            out[segment_docs] = np.minimum(out[segment_docs], np.minimum.reduceat(block, bounds, axis=0))
+        return out
+
+    def band_keys(self, signatures: np.ndarray) -> np.ndarray:
+        """(documents x bands) uint64 keys: equal keys mean equal rows in that band."""
+        rows = signatures[:, : self.bands * self.rows].reshape(len(signatures), self.bands, self.rows).astype(np.uint64)
+        keys = np.zeros((len(signatures), self.bands), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for r in range(self.rows):
+                keys = keys * _SHINGLE_MULTIPLIER + rows[:, :, r] + np.uint64(1)
+            keys ^= np.arange(self.bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        return keys
+
+    def score(self, texts: Sequence[str]) -> Mapping[str, np.ndarray]:
+        shingles, offsets = self.shingle_hashes(texts)
+        signature = self.signatures(shingles, offsets)
+        return {"shingle_count": np.diff(offsets).astype(np.int32), "signature": signature,
+                "band_keys": self.band_keys(signature), "shingles": shingles, "shingle_offsets": offsets}

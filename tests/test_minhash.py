@@ -1,0 +1,172 @@
+"""MinHash signatures and the near-duplicate join, checked against brute-force Jaccard."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from datasketch import MinHash
+
+from corpus_audit.near_duplicates import NearDuplicateJoin
+from detectors.minhash import MinHashDetector, choose_bands, normalize
+from tests.conftest import run, write_parquet
+
+
+def shingle_set(text: str, n: int = 5) -> set[tuple[str, ...]]:
+    words = normalize(text)
+    if 0 < len(words) < n:
+        return {tuple(words)}
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def jaccard(a: str, b: str) -> float:
+    x, y = shingle_set(a), shingle_set(b)
+    return len(x & y) / len(x | y)
+
+
+def unique_words(rng: random.Random, count: int) -> list[str]:
+    return [f"{rng.choice('bcdfghjklmnpqrstvwxz')}{rng.randrange(10**9)}" for _ in range(count)]
+
+
+def planted_pair(rng: random.Random, target: float, length: int = 200) -> tuple[str, str, float]:
+    """Two documents whose 5-gram Jaccard is close to target: edits spaced 5+ words apart."""
+    words = unique_words(rng, length)
+    shingles = length - 4
+    edits = round(shingles * (1 - target) / (5 * (1 + target)))
+    edited = list(words)
+    for position in rng.sample(range(0, length, 5), edits):
+        edited[position] = unique_words(rng, 1)[0]
+    a, b = " ".join(words), " ".join(edited)
+    return a, b, jaccard(a, b)
+
+
+def test_signature_equals_datasketch_minhash():
+    detector = MinHashDetector()
+    texts = ["The quick brown fox jumps over the lazy dog, again and again.", "two words", "", "Ünïcödé text, with — dashes!"]
+    shingles, offsets = detector.shingle_hashes(texts)
+    signatures = detector.signatures(shingles, offsets)
+    for i in range(len(texts)):
+        expected = MinHash(num_perm=128, seed=1, scheme="affine32", hashfunc=lambda x: x)
+        expected.update_batch([int(h) for h in shingles[offsets[i]:offsets[i + 1]]])
+        assert np.array_equal(expected.hashvalues, signatures[i])
+    assert list(np.diff(offsets)) == [len(shingle_set(t)) if normalize(t) else 0 for t in texts]
+
+
+def test_normalisation_folds_case_punctuation_and_whitespace():
+    assert normalize("Hello,  WORLD!\n\tit's   fine...") == ["hello", "world", "it", "s", "fine"]
+    a = MinHashDetector().score(["Hello, WORLD! it's fine and so are we"])["signature"]
+    b = MinHashDetector().score(["hello world it s fine   and so are we."])["signature"]
+    assert np.array_equal(a, b)
+
+
+def test_banding_gives_high_recall_at_the_threshold():
+    bands, rows = choose_bands(0.8, 128)
+    assert (bands, rows) == (25, 5)
+    assert 1 - (1 - 0.8**rows) ** bands >= 0.999
+    assert bands * rows <= 128
+    with pytest.raises(ValueError):
+        choose_bands(1.0, 128)
+
+
+def test_giant_document_signature_is_chunked_correctly():
+    words = [f"w{i % 5000}" for i in range(300_000)]
+    detector = MinHashDetector()
+    shingles, offsets = detector.shingle_hashes([" ".join(words), "short text here"])
+    assert offsets[1] > 1024  # spans many permutation chunks
+    expected = MinHash(num_perm=128, seed=1, scheme="affine32", hashfunc=lambda x: x)
+    expected.update_batch([int(h) for h in shingles[: offsets[1]]])
+    assert np.array_equal(detector.signatures(shingles, offsets)[0], expected.hashvalues)
+
+
+def join(texts: list[str], tmp_path, threshold: float = 0.8, partition_rows: int = 4_000_000):
+    detector = MinHashDetector(threshold=threshold)
+    arrays = detector.score(texts)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "part.npz"
+    np.savez(path, **{k: arrays[k] for k in detector.arrays})
+    return NearDuplicateJoin(threshold, partition_rows=partition_rows).run([path], tmp_path / "work")
+
+
+def test_planted_pairs_fall_on_the_right_side_of_the_threshold(tmp_path):
+    rng = random.Random(5)
+    texts, truth = [], []
+    for target in [0.95, 0.9, 0.85, 0.82, 0.78, 0.75, 0.6] * 30:
+        a, b, j = planted_pair(rng, target)
+        texts += [a, b]
+        truth.append(j)
+    clusters = join(texts, tmp_path)
+    labels = clusters.labels
+    together = np.array([labels[2 * k] == labels[2 * k + 1] for k in range(len(truth))])
+    truth = np.array(truth)
+    above = truth >= 0.8
+    assert above.sum() > 100 and (~above).sum() > 80
+    # The exact check decides near the threshold, so mistakes need a band miss (p < 1e-3 each).
+    assert together[above].mean() >= 0.99
+    assert not together[~above].any()
+    assert clusters.exact_checks > 0
+
+
+def test_identical_documents_cluster_and_clusters_are_transitive(tmp_path):
+    rng = random.Random(2)
+    base = unique_words(rng, 100)
+    chain = [list(base)]
+    for step in range(4):  # each step edits a fresh word: neighbours ~0.9, ends of the chain far lower
+        nxt = list(chain[-1])
+        for position in range(step * 20, step * 20 + 20, 10):
+            nxt[position] = unique_words(rng, 1)[0]
+        chain.append(nxt)
+    texts = [" ".join(w) for w in chain] + [" ".join(base)] + [" ".join(unique_words(rng, 100)) for _ in range(5)]
+    assert jaccard(texts[0], texts[4]) < 0.8 < jaccard(texts[0], texts[1])
+    labels = join(texts, tmp_path).labels
+    assert len({labels[i] for i in range(6)}) == 1  # the chain and the exact copy: one cluster
+    assert len({labels[i] for i in range(6, 11)}) == 5 and labels[6] != labels[0]
+
+
+def test_empty_documents_are_not_near_duplicates(tmp_path):
+    clusters = join(["", "", "   ", "!!!", "some real text that stands alone here"], tmp_path)
+    assert not clusters.in_cluster().any()
+
+
+def test_partitioned_bucketing_gives_the_same_clusters(tmp_path):
+    rng = random.Random(9)
+    texts = []
+    for _ in range(40):
+        a, b, _ = planted_pair(rng, 0.9, length=60)
+        texts += [a, b, " ".join(unique_words(rng, 60))]
+    whole = join(texts, tmp_path / "a").labels
+    parted = join(texts, tmp_path / "b", partition_rows=7).labels
+    assert np.array_equal(whole, parted)
+
+
+def corpus_with_planted_duplicates(tmp_path):
+    rng = random.Random(11)
+    shards = [[], [], []]
+    for k in range(30):
+        a, b, _ = planted_pair(rng, 0.92, length=80)
+        shards[k % 3].append(a)
+        shards[(k + 1) % 3].append(b)  # each pair crosses shards
+    for shard in shards:
+        shard += [" ".join(unique_words(rng, 80)) for _ in range(10)]
+    return [write_parquet(tmp_path / "in" / f"s{k}.parquet", texts) for k, texts in enumerate(shards)]
+
+
+def test_scan_same_clusters_with_any_workers_and_shard_order(tmp_path):
+    paths = corpus_with_planted_duplicates(tmp_path)
+    one = run(tmp_path, *paths, out=tmp_path / "one", workers=1, batch_size=8)
+    two = run(tmp_path, *reversed(paths), out=tmp_path / "two", workers=2, batch_size=8)
+
+    def mapping(out):
+        table = pq.read_table(out / "documents").to_pydict()
+        return dict(zip(table["doc_id"], table["near_dup_cluster"]))
+
+    assert mapping(tmp_path / "one") == mapping(tmp_path / "two")
+    nd = one["near_duplicates"]
+    assert nd["clusters"] == 30 and nd["duplicate_documents"] == 30
+    assert nd["duplicate_fraction"] == pytest.approx(30 / 90)
+    assert nd["largest"][0]["size"] == 2 and len(nd["largest"][0]["excerpt"]) == 200
+    three = run(tmp_path, *paths, out=tmp_path / "three", workers=2, batch_size=8)
+    for part in (tmp_path / "one" / "documents").iterdir():
+        assert part.read_bytes() == (tmp_path / "three" / "documents" / part.name).read_bytes()
+    assert three["near_duplicates"] == nd
