@@ -1,7 +1,7 @@
 """MinHash signatures of each document, for near-duplicate detection across the corpus.
 
-Per batch: text is normalised (lower-cased, punctuation folded to spaces, whitespace
-collapsed), cut into word n-gram shingles (n=5 by default; a document with fewer words is
+Per batch: text is normalised (lower-cased; every run of non-word characters, that is
+punctuation, whitespace and controls, becomes one space), cut into word n-gram shingles (n=5 by default; a document with fewer words is
 one shingle), each shingle hashed to 64 bits (xxhash of each word, combined by a
 polynomial), folded to 32 bits, and the document's distinct shingle set is summarised by
 datasketch's `affine32` MinHash: `min over shingles of (fmix32(h) * a + b) mod 2^32` for
@@ -24,19 +24,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 from datasketch import MinHash
 
 from detectors.base import Column, Detector
 
-_NON_WORD = re.compile(r"[^\w\s]+")
+_NON_WORD = re.compile(r"\W+")
 # The same folding as _NON_WORD for ASCII text, as a (much faster) translate table.
-_ASCII_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if _NON_WORD.match(c)})
+_ASCII_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if _NON_WORD.match(c)})
 _EMPTY = np.uint32(0xFFFFFFFF)
 _SHINGLE_MULTIPLIER = np.uint64(0x100000001B3)
-_CHUNK_SHINGLES = 1024
+_CHUNK_SHINGLES = 8192
 
 
 def choose_bands(threshold: float, num_perm: int, target_recall: float = 0.999) -> tuple[int, int]:
@@ -66,12 +66,18 @@ def fmix32(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def normalize(text: str) -> list[str]:
-    """Lower-case words with punctuation folded to spaces (a fast path for ASCII text)."""
+def fold(text: str) -> str:
+    """Lower-cased text in which every run of non-word characters (punctuation, whitespace,
+    controls) is one space, so words are exactly the pieces between spaces."""
     lowered = text.lower()
     if lowered.isascii():
-        return lowered.translate(_ASCII_PUNCTUATION).split()
-    return _NON_WORD.sub(" ", lowered).split()
+        return lowered.translate(_ASCII_NON_WORD).strip()
+    return _NON_WORD.sub(" ", lowered).strip()
+
+
+def normalize(text: str) -> list[str]:
+    """The normalised words of a text (what shingles are made of)."""
+    return fold(text).split()
 
 
 class MinHashDetector(Detector):
@@ -95,15 +101,19 @@ class MinHashDetector(Detector):
 
     def shingle_hashes(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(sorted distinct 32-bit shingle hashes of all documents, offsets per document)."""
-        docs = [normalize(t) for t in texts]
-        counts = np.fromiter((len(d) for d in docs), np.int64, len(docs))
-        words = [w for d in docs for w in d]
-        codes, uniques = pd.factorize(np.asarray(words, dtype=object)) if words else (np.empty(0, np.int64), [])
+        split = pc.ascii_split_whitespace(pa.array([fold(t) for t in texts], pa.large_string()))
+        words = split.flatten()
+        # An empty text splits into one empty word: drop those.
+        nonempty = pc.greater(pc.binary_length(words), 0).to_numpy(zero_copy_only=False)
+        word_doc = np.repeat(np.arange(len(texts)), np.diff(split.offsets.to_numpy()))[nonempty]
+        counts = np.bincount(word_doc, minlength=len(texts)).astype(np.int64)
+        encoded = pc.dictionary_encode(words.filter(pa.array(nonempty)))
+        uniques = encoded.dictionary.to_pylist()
         word_hash = np.fromiter((xxhash.xxh64_intdigest(u.encode("utf-8", "surrogatepass"), self.seed) for u in uniques),
-                                np.uint64, len(uniques))[codes]
+                                np.uint64, len(uniques))[encoded.indices.to_numpy(zero_copy_only=False)]
         n = self.shingle_size
         doc_start = np.concatenate([[0], np.cumsum(counts)])
-        doc_of_word = np.repeat(np.arange(len(docs)), counts)
+        doc_of_word = np.repeat(np.arange(len(texts)), counts)
         # Full shingles start wherever n words remain in the document.
         starts = np.flatnonzero(np.arange(word_hash.size) + n <= doc_start[1:][doc_of_word])
         hashes = self._polynomial(word_hash, starts, np.full(starts.size, n))
@@ -115,7 +125,7 @@ class MinHashDetector(Detector):
         folded = ((hashes >> np.uint64(32)) ^ hashes) & np.uint64(0xFFFFFFFF)
         keyed = np.sort(owners.astype(np.uint64) << np.uint64(32) | folded)
         keyed = keyed[np.r_[True, keyed[1:] != keyed[:-1]]] if keyed.size else keyed
-        offsets = np.searchsorted((keyed >> np.uint64(32)).astype(np.int64), np.arange(len(docs) + 1))
+        offsets = np.searchsorted((keyed >> np.uint64(32)).astype(np.int64), np.arange(len(texts) + 1))
         return (keyed & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets
 
     @staticmethod
@@ -132,26 +142,28 @@ class MinHashDetector(Detector):
     def signatures(self, shingles: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """(documents x num_perm) uint32 MinHash values; all 0xFFFFFFFF for no shingles.
 
-        Shingles are permuted in fixed chunks that fit in cache (a chunk may split a
-        document, whose minimum then accumulates), so one huge document costs no more
-        memory than many small ones.
+        Shingles are permuted in fixed chunks, permutation-major so that each
+        permutation's row is contiguous (about 4x faster than shingle-major); a chunk may
+        split a document, whose minimum then accumulates, so one huge document costs no
+        more memory than many small ones.
         """
         ndocs = offsets.size - 1
-        out = np.full((ndocs, self.num_perm), _EMPTY, dtype=np.uint32)
+        out = np.full((self.num_perm, ndocs), _EMPTY, dtype=np.uint32)
         hashed = fmix32(shingles)
         owner = np.repeat(np.arange(ndocs), np.diff(offsets))
-        buffer = np.empty((min(_CHUNK_SHINGLES, hashed.size), self.num_perm), dtype=np.uint32)
+        buffer = np.empty((self.num_perm, min(_CHUNK_SHINGLES, hashed.size)), dtype=np.uint32)
+        a, b = self._a[:, None], self._b[:, None]
         for lo in range(0, hashed.size, _CHUNK_SHINGLES):
             hi = min(lo + _CHUNK_SHINGLES, hashed.size)
-            block = buffer[: hi - lo]
+            block = buffer[:, : hi - lo]
             with np.errstate(over="ignore"):
-                np.multiply(hashed[lo:hi, None], self._a[None, :], out=block)
-                np.add(block, self._b[None, :], out=block)
+                np.multiply(a, hashed[None, lo:hi], out=block)
+                np.add(block, b, out=block)
             docs = owner[lo:hi]
             bounds = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
             segment_docs = docs[bounds]
-            out[segment_docs] = np.minimum(out[segment_docs], np.minimum.reduceat(block, bounds, axis=0))
-        return out
+            out[:, segment_docs] = np.minimum(out[:, segment_docs], np.minimum.reduceat(block, bounds, axis=1))
+        return np.ascontiguousarray(out.T)
 
     def band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """(documents x bands) uint64 keys: equal keys mean equal rows in that band."""

@@ -44,7 +44,8 @@ def planted_pair(rng: random.Random, target: float, length: int = 200) -> tuple[
 
 def test_signature_equals_datasketch_minhash():
     detector = MinHashDetector()
-    texts = ["The quick brown fox jumps over the lazy dog, again and again.", "two words", "", "Ünïcödé text, with — dashes!"]
+    texts = ["The quick brown fox jumps over the lazy dog, again and again.", "two words", "", "Ünïcödé text, with — dashes!",
+             " a\u00a0b\u2028c\x1cd\te_f  g\u200bh ", "\x00\x01 !!! ..."]
     shingles, offsets = detector.shingle_hashes(texts)
     signatures = detector.signatures(shingles, offsets)
     for i in range(len(texts)):
