@@ -112,7 +112,7 @@ def scan(
     reference_human: Annotated[Path | None, typer.Option(help="Human-written texts of the same domain, to calibrate the estimate.")] = None,
     reference_synthetic: Annotated[Path | None, typer.Option(help="Machine-written texts of the same domain, to calibrate the estimate.")] = None,
     near_dup_threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 5-gram sets that counts as a near-duplicate.")] = 0.8,
-    against: Annotated[Path | None, typer.Option(help="Also find documents that near-duplicate this reference set.")] = None,
+    against: Annotated[str | None, typer.Option(help="Also find documents that near-duplicate the texts of this file, directory, glob or URL (e.g. known machine-written texts).")] = None,
     max_doc_chars: Annotated[int, typer.Option(help="Longer documents are truncated to this many characters for scoring, and counted.")] = 1_000_000,
     workers: Annotated[int | None, typer.Option(help="Local worker processes [default: all cores].")] = None,
     engine: Annotated[Engine, typer.Option(help="Where batches are scored.")] = Engine.local,
@@ -128,7 +128,6 @@ def scan(
     """Scan a corpus and write the audit to --out."""
     _not_yet({"--by": by is not None, "--model": model is not None, "--reference-human": reference_human is not None,
               "--reference-synthetic": reference_synthetic is not None,
-              "--against": against is not None,
               "--engine dask": engine is Engine.dask, "--scheduler": scheduler is not None,
               "--generations": generations is not None, "--regime": regime is not None, "--fail-on": bool(fail_on)})
 
@@ -139,7 +138,7 @@ def scan(
         config = ScanConfig(
             inputs=tuple(inputs), out=out, format=None if format is None else format.value, text_column=text_column,
             id_column=id_column, sample=sample, sample_fraction=sample_fraction, seed=seed,
-            max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold, on_error=on_error.value, resume=resume, **options)
+            max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold, against=against, on_error=on_error.value, resume=resume, **options)
         if progress_enabled():
             with TerminalProgress() as progress:
                 audit = run_scan(config, progress=progress)

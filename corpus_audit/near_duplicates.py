@@ -1,7 +1,8 @@
 """The corpus-wide near-duplicate join over the MinHash detector's per-batch arrays.
 
-1. Concatenate the batches' signatures and shingle sets into memory-mapped files, so
-   candidates can be verified by random access without holding them in memory.
+1. Append the batches' signatures, shingle sets and band keys (one file per band) to flat
+   files, read back through read-only memory maps: candidates are verified by random
+   access and each band is read as one contiguous column, without holding them in memory.
 2. For each LSH band, bucket documents by band key. Keys are hash-partitioned so that one
    partition holds at most `partition_rows` keys (bounded memory whatever the corpus
    size); within a partition a sort groups equal keys, and each bucket yields the pairs
@@ -11,16 +12,21 @@
    Jaccard of the two shingle sets decides the rest.
 4. Clusters are the connected components of the verified pairs (scipy), so they are
    transitive by construction.
+
+Reference documents (`--against`) join as extra nodes after the corpus: each bucket that
+holds one also pairs its first reference document with every corpus document in it.
+Verified corpus-reference pairs say which corpus documents near-duplicate the reference
+set; they do not merge corpus clusters.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.format import open_memmap
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -34,6 +40,7 @@ class Clusters:
     candidate_pairs: int
     verified_pairs: int
     exact_checks: int
+    reference_match: np.ndarray  # per corpus document: index of the first reference document it matches, or -1
 
     def in_cluster(self) -> np.ndarray:
         return self.sizes[self.labels] >= 2
@@ -52,55 +59,71 @@ class NearDuplicateJoin:
         self.margin = margin
         self.partition_rows = partition_rows
 
-    def run(self, parts: list[Path], work_dir: Path) -> Clusters:
+    def run(self, parts: list[Path], work_dir: Path, reference_parts: list[Path] = ()) -> Clusters:
+        """Cluster the documents of `parts` (in order); match them against `reference_parts`."""
         work_dir.mkdir(parents=True, exist_ok=True)
-        signatures, bands, shingles, offsets = self._concatenate(parts, work_dir)
-        has_shingles = np.diff(offsets) > 0
-        pairs = self._candidates(bands, has_shingles)
-        accepted, exact = self._verify(pairs, signatures, shingles, offsets)
+        offsets, perms, nbands, corpus = self._concatenate([*parts, *reference_parts], len(parts), work_dir)
         n = len(offsets) - 1
-        graph = coo_matrix((np.ones(len(accepted), dtype=np.int8), (accepted[:, 0], accepted[:, 1])), shape=(n, n))
+        has_shingles = np.diff(offsets) > 0
+        bands = [self._map(work_dir / f"band-{b}.bin", np.uint64, (n,)) for b in range(nbands)]
+        pairs = self._candidates(bands, has_shingles, corpus)
+        signatures = self._map(work_dir / "signatures.bin", np.uint32, (n, perms))
+        shingles = self._map(work_dir / "shingles.bin", np.uint32, (int(offsets[-1]),))
+        accepted, exact = self._verify(pairs, signatures, shingles, offsets)
+        inside = accepted[accepted[:, 1] < corpus]
+        graph = coo_matrix((np.ones(len(inside), dtype=np.int8), (inside[:, 0], inside[:, 1])), shape=(corpus, corpus))
         _, labels = connected_components(graph, directed=False)
-        return Clusters(labels, np.bincount(labels), len(pairs), len(accepted), exact)
+        matches = accepted[(accepted[:, 0] < corpus) & (accepted[:, 1] >= corpus)]
+        reference_match = np.full(corpus, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(reference_match, matches[:, 0], matches[:, 1] - corpus)
+        reference_match[reference_match == np.iinfo(np.int64).max] = -1
+        return Clusters(labels, np.bincount(labels, minlength=1), len(pairs), len(inside), exact, reference_match)
 
-    def _concatenate(self, parts: list[Path], work_dir: Path) -> tuple[np.ndarray, ...]:
-        sizes = []
-        for part in parts:
-            offsets = _load(part)["shingle_offsets"]
-            sizes.append((len(offsets) - 1, int(offsets[-1])))
-        n, s = sum(d for d, _ in sizes), sum(k for _, k in sizes)
-        first = _load(parts[0]) if parts else None
-        perms = first["signature"].shape[1] if first else 1
-        nbands = first["band_keys"].shape[1] if first else 1
-        signatures = open_memmap(work_dir / "signatures.npy", "w+", np.uint32, (n, perms))
-        bands = open_memmap(work_dir / "bands.npy", "w+", np.uint64, (n, nbands))
-        shingles = open_memmap(work_dir / "shingles.npy", "w+", np.uint32, (max(s, 1),))
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        doc = shingle = 0
-        for part, (d, k) in zip(parts, sizes):
-            data = _load(part)
-            signatures[doc:doc + d] = data["signature"]
-            bands[doc:doc + d] = data["band_keys"]
-            shingles[shingle:shingle + k] = data["shingles"]
-            offsets[doc + 1:doc + d + 1] = data["shingle_offsets"][1:] + shingle
-            doc, shingle = doc + d, shingle + k
-        return signatures, bands, shingles, offsets
+    @staticmethod
+    def _map(path: Path, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+        if math.prod(shape) == 0:
+            return np.zeros(shape, dtype=dtype)
+        return np.memmap(path, dtype=dtype, mode="r", shape=shape)
 
-    def _candidates(self, bands: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _concatenate(parts: list[Path], corpus_parts: int, work_dir: Path) -> tuple[np.ndarray, int, int, int]:
+        """Append every part's arrays to flat files; return the global shingle offsets,
+        the signature and band widths, and how many documents the first `corpus_parts` hold."""
+        offsets = [np.zeros(1, dtype=np.int64)]
+        perms = nbands = corpus = 0
+        with ExitStack() as stack:
+            signature_file = stack.enter_context(open(work_dir / "signatures.bin", "wb"))
+            shingle_file = stack.enter_context(open(work_dir / "shingles.bin", "wb"))
+            band_files: list = []
+            for part in parts:
+                data = _load(part)
+                perms, nbands = data["signature"].shape[1], data["band_keys"].shape[1]
+                while len(band_files) < nbands:
+                    band_files.append(stack.enter_context(open(work_dir / f"band-{len(band_files)}.bin", "wb")))
+                signature_file.write(np.ascontiguousarray(data["signature"], np.uint32).tobytes())
+                shingle_file.write(np.ascontiguousarray(data["shingles"], np.uint32).tobytes())
+                for band, handle in enumerate(band_files):
+                    handle.write(np.ascontiguousarray(data["band_keys"][:, band], np.uint64).tobytes())
+                offsets.append(data["shingle_offsets"][1:] + offsets[-1][-1])
+                if len(offsets) - 1 == corpus_parts:
+                    corpus = sum(len(o) for o in offsets) - 1
+        return np.concatenate(offsets), max(perms, 1), nbands, corpus
+
+    def _candidates(self, bands: list[np.ndarray], usable: np.ndarray, corpus: int) -> np.ndarray:
         """Distinct pairs (i < j) that share a band key, as an (m x 2) array."""
-        n, nbands = bands.shape
+        n = len(usable)
         partitions = max(1, math.ceil(n / self.partition_rows))
         found: list[np.ndarray] = []
         chunk = self.partition_rows
-        for band in range(nbands):
+        for column in bands:
             for p in range(partitions):
                 keys, docs = [], []
                 for lo in range(0, n, chunk):
-                    column = np.asarray(bands[lo:lo + chunk, band])
-                    mask = usable[lo:lo + chunk] & (column % np.uint64(partitions) == np.uint64(p))
-                    keys.append(column[mask])
+                    values = np.asarray(column[lo:lo + chunk])
+                    mask = usable[lo:lo + chunk] & (values % np.uint64(partitions) == np.uint64(p))
+                    keys.append(values[mask])
                     docs.append(np.flatnonzero(mask) + lo)
-                found.append(self._bucket_pairs(np.concatenate(keys), np.concatenate(docs)))
+                found.append(self._bucket_pairs(np.concatenate(keys), np.concatenate(docs), corpus))
         pairs = np.concatenate(found) if found else np.empty((0, 2), np.int64)
         if not len(pairs):
             return pairs
@@ -108,14 +131,25 @@ class NearDuplicateJoin:
         return np.stack([(packed >> np.uint64(32)).astype(np.int64), (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)], 1)
 
     @staticmethod
-    def _bucket_pairs(keys: np.ndarray, docs: np.ndarray) -> np.ndarray:
-        """For each bucket of equal keys, pairs (its first document, each other document)."""
+    def _bucket_pairs(keys: np.ndarray, docs: np.ndarray, corpus: int) -> np.ndarray:
+        """For each bucket of equal keys, pairs (its first document, each other document),
+        and (each corpus document, the bucket's first reference document)."""
+        if not len(keys):
+            return np.empty((0, 2), dtype=np.int64)
         order = np.argsort(keys, kind="stable")  # docs ascending within a bucket
         keys, docs = keys[order], docs[order]
-        same_as_previous = np.r_[False, keys[1:] == keys[:-1]]
-        bucket_start = np.maximum.accumulate(np.where(~same_as_previous, np.arange(len(keys)), 0))
-        members = np.flatnonzero(same_as_previous)
-        return np.stack([docs[bucket_start[members]], docs[members]], 1)
+        new = np.r_[True, keys[1:] != keys[:-1]]
+        bucket = np.cumsum(new) - 1
+        first = docs[new][bucket]
+        pairs = [np.stack([first[~new], docs[~new]], 1)]
+        is_reference = docs >= corpus
+        if is_reference.any():
+            reference_start = is_reference & (new | ~np.r_[False, is_reference[:-1]])
+            reference_of = np.full(int(bucket[-1]) + 1, -1, dtype=np.int64)
+            reference_of[bucket[reference_start]] = docs[reference_start]
+            linked = ~is_reference & (reference_of[bucket] >= 0)
+            pairs.append(np.stack([docs[linked], reference_of[bucket[linked]]], 1))
+        return np.concatenate(pairs)
 
     def _verify(self, pairs: np.ndarray, signatures: np.ndarray, shingles: np.ndarray,
                 offsets: np.ndarray) -> tuple[np.ndarray, int]:

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 from corpus_audit import __version__, atomic
 from corpus_audit.config import ScanConfig
 from corpus_audit.engines import LocalEngine, ScoredBatch
-from corpus_audit.errors import SourceError
+from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.near_duplicates import NearDuplicateJoin
 from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, group_shards
 from corpus_audit.run_state import RunState, ShardResult
@@ -86,10 +87,12 @@ class Scan:
         self.state = RunState(config.out)
         self.skipped_sources: list[dict[str, str]] = []
         self.results: dict[int, ShardResult] = {}
+        self.reference: list[Shard] = []
 
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
         shards = group_shards(resolve_sources(list(self.config.inputs), self.config.format))
+        self.reference = group_shards(resolve_sources([self.config.against])) if self.config.against else []
         self.state.lock()
         try:
             sampler, population = self._sampler(shards)
@@ -233,11 +236,32 @@ class Scan:
         """Every documents part of the finished shards, in corpus order."""
         return [p for i in sorted(self.results) for p in sorted(self.results[i].parts)]
 
+    def _score_reference(self, detector: MinHashDetector, work: Path) -> tuple[list[Path], list[str]]:
+        """MinHash arrays of the `--against` texts, batch by batch, and their ids."""
+        paths, ids = [], []
+        for shard in self.reference:
+            try:
+                for batch in ShardReader(shard, ColumnSpec(), self.config.batch_size).batches():
+                    kept = [(s, r, t[: self.config.max_doc_chars]) for s, r, t in zip(batch.sources, batch.rows.tolist(), batch.texts)
+                            if t is not None]
+                    if not kept:
+                        continue
+                    scores = detector.score([t for _, _, t in kept])
+                    paths.append(work / f"against-{len(paths):06d}.npz")
+                    atomic.write_arrays(paths[-1], {k: scores[k] for k in detector.arrays})
+                    ids += [f"{s}:{r}" for s, r, _ in kept]
+            except SourceError as err:
+                raise AuditError(f"--against {err}") from err
+        return paths, ids
+
     def _near_duplicates(self, detector: MinHashDetector, shards: list[Shard]) -> dict[str, Any]:
         parts = self._parts()
         work = self.config.out / "join" / "tmp"
         try:
-            clusters = NearDuplicateJoin(detector.threshold).run([self.state.join_file(detector.name, p) for p in parts], work)
+            work.mkdir(parents=True, exist_ok=True)
+            reference_parts, reference_ids = self._score_reference(detector, work)
+            clusters = NearDuplicateJoin(detector.threshold).run(
+                [self.state.join_file(detector.name, p) for p in parts], work, reference_parts)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         tables = [pq.read_table(self.state.documents / p, columns=["doc_id", "source", "row"]) for p in parts]
@@ -254,15 +278,19 @@ class Scan:
             rows = range(offset, offset + table.num_rows)
             column = pa.array([representative[labels[i]] if member[i] else None for i in rows], pa.string())
             full = pq.read_table(self.state.documents / part)
-            if "near_dup_cluster" in full.column_names:
-                full = full.drop_columns(["near_dup_cluster"])
-            atomic.write_parquet(self.state.documents / part, full.append_column("near_dup_cluster", column))
+            full = full.drop_columns([c for c in ("near_dup_cluster", "matches_reference") if c in full.column_names])
+            full = full.append_column("near_dup_cluster", column)
+            if self.config.against:
+                matched = clusters.reference_match[offset:offset + table.num_rows]
+                full = full.append_column("matches_reference", pa.array(
+                    [reference_ids[m] if m >= 0 else None for m in matched.tolist()], pa.string()))
+            atomic.write_parquet(self.state.documents / part, full)
             offset += table.num_rows
         scanned = len(labels)
         duplicates = int((clusters.sizes[clusters.sizes >= 2] - 1).sum())
         largest = sorted(representative.items(), key=lambda kv: (-int(clusters.sizes[kv[0]]), kv[1]))[:10]
         excerpts = self._excerpts(ids, [np.flatnonzero((labels == label) & member) for label, _ in largest], shards)
-        return {
+        section: dict[str, Any] = {
             **detector.config(),
             "clusters": len(representative),
             "documents_in_clusters": int(member.sum()),
@@ -275,6 +303,15 @@ class Scan:
                          "members": [ids.column("doc_id")[int(i)].as_py() for i in members[:5]], "excerpt": excerpt}
                         for (label, rep), members, excerpt in zip(largest, *zip(*excerpts) if excerpts else ([], []))],
         }
+        if self.config.against:
+            matched = np.flatnonzero(clusters.reference_match >= 0)
+            section["against"] = {
+                "path": self.config.against, "reference_documents": len(reference_ids),
+                "matched_documents": len(matched), "matched_fraction": len(matched) / scanned if scanned else 0.0,
+                "examples": [{"doc_id": ids.column("doc_id")[int(i)].as_py(),
+                              "reference_id": reference_ids[clusters.reference_match[i]]} for i in matched[:10]],
+            }
+        return section
 
     def _excerpts(self, ids: pa.Table | None, clusters: list[np.ndarray], shards: list[Shard],
                   chars: int = 200) -> list[tuple[np.ndarray, str]]:

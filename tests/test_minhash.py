@@ -171,3 +171,26 @@ def test_scan_same_clusters_with_any_workers_and_shard_order(tmp_path):
     for part in (tmp_path / "one" / "documents").iterdir():
         assert part.read_bytes() == (tmp_path / "three" / "documents" / part.name).read_bytes()
     assert three["near_duplicates"] == nd
+
+
+def test_against_reports_documents_that_copy_the_reference_without_merging_clusters(tmp_path):
+    rng = random.Random(4)
+    reference = [" ".join(unique_words(rng, 120)) for _ in range(3)]
+    ref_path = write_parquet(tmp_path / "ref" / "known.parquet", reference)
+    words = reference[0].split()
+    # Two copies of reference 0 with 2 edits at opposite ends: 106/126 = 0.84 to it, 96/136 = 0.71 to each other.
+    left, right = list(words), list(words)
+    for position in (10, 20):  # interior words: each edit changes 5 shingles
+        left[position] = unique_words(rng, 1)[0]
+        right[119 - position] = unique_words(rng, 1)[0]
+    corpus = [" ".join(left), " ".join(right)] + [" ".join(unique_words(rng, 120)) for _ in range(4)]
+    assert jaccard(corpus[0], reference[0]) >= 0.8 and jaccard(corpus[1], reference[0]) >= 0.8
+    assert jaccard(corpus[0], corpus[1]) < 0.8
+    path = write_parquet(tmp_path / "corpus.parquet", corpus)
+    audit = run(tmp_path, path, against=str(ref_path))
+    against = audit["near_duplicates"]["against"]
+    assert against["reference_documents"] == 3 and against["matched_documents"] == 2
+    assert against["matched_fraction"] == pytest.approx(2 / 6)
+    table = pq.read_table(tmp_path / "out" / "documents").to_pydict()
+    assert table["matches_reference"] == [f"{ref_path}:0"] * 2 + [None] * 4
+    assert table["near_dup_cluster"] == [None] * 6  # matching one reference does not make them one cluster
