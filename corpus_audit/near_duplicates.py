@@ -27,8 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+from corpus_audit import atomic
 
 
 @dataclass
@@ -172,3 +176,74 @@ class NearDuplicateJoin:
                 accept[k] = inter / (sa.size + sb.size - inter) >= t
             kept.append(chunk[accept])
         return (np.concatenate(kept) if kept else np.empty((0, 2), np.int64)), exact_checks
+
+
+@dataclass
+class ClusterSummary:
+    """What the documents of the largest clusters are, for the report."""
+
+    representatives: dict[int, str]  # component label -> smallest doc_id of the cluster
+    largest: list[tuple[int, str, list[str], tuple[str, int]]]  # label, representative, first members, (source, row) of the first
+
+
+def summarize_clusters(documents: Path, parts: list[str], clusters: Clusters, top: int = 10) -> ClusterSummary:
+    """Representatives of every cluster and the members of the largest, reading ids part by part."""
+    member = clusters.in_cluster()
+    representatives: dict[int, str] = {}
+    for ids, labels in _clustered_ids(documents, parts, clusters.labels, member, ["doc_id"]):
+        for doc_id, label in zip(ids["doc_id"], labels):
+            if label not in representatives or doc_id < representatives[label]:
+                representatives[label] = doc_id
+    order = sorted(representatives.items(), key=lambda kv: (-int(clusters.sizes[kv[0]]), kv[1]))[:top]
+    wanted = {label: ([], None) for label, _ in order}
+    for ids, labels in _clustered_ids(documents, parts, clusters.labels, member, ["doc_id", "source", "row"]):
+        for doc_id, source, row, label in zip(ids["doc_id"], ids["source"], ids["row"], labels):
+            if label in wanted:
+                found, first = wanted[label]
+                if len(found) < 5:
+                    found.append(doc_id)
+                wanted[label] = (found, first or (source, row))
+    return ClusterSummary(representatives, [(label, rep, *wanted[label]) for label, rep in order])
+
+
+def _clustered_ids(documents: Path, parts: list[str], labels: np.ndarray, member: np.ndarray, columns: list[str]):
+    """Per part: the id columns and component labels of its documents that are in a cluster."""
+    offset = 0
+    for part in parts:
+        table = pq.read_table(documents / part, columns=columns)
+        rows = np.flatnonzero(member[offset:offset + table.num_rows])
+        if rows.size:
+            yield table.take(rows).to_pydict(), labels[offset + rows].tolist()
+        offset += table.num_rows
+
+
+def label_documents(documents: Path, parts: list[str], clusters: Clusters, representatives: dict[int, str],
+                    reference_ids: list[str] | None) -> None:
+    """Rewrite each documents part with `near_dup_cluster` (and `matches_reference` with --against)."""
+    member = clusters.in_cluster()
+    offset = 0
+    for part in parts:
+        table = pq.read_table(documents / part)
+        table = table.drop_columns([c for c in ("near_dup_cluster", "matches_reference") if c in table.column_names])
+        rows = range(offset, offset + table.num_rows)
+        table = table.append_column("near_dup_cluster", pa.array(
+            [representatives[clusters.labels[i]] if member[i] else None for i in rows], pa.string()))
+        if reference_ids is not None:
+            matched = clusters.reference_match[offset:offset + table.num_rows].tolist()
+            table = table.append_column("matches_reference", pa.array(
+                [reference_ids[m] if m >= 0 else None for m in matched], pa.string()))
+        atomic.write_parquet(documents / part, table)
+        offset += table.num_rows
+
+
+def summarize_matches(documents: Path, parts: list[str], indices: np.ndarray) -> list[str]:
+    """The doc_ids of the documents at these corpus positions (few, in ascending order)."""
+    found: list[str] = []
+    offset = 0
+    for part in parts:
+        rows = pq.ParquetFile(documents / part).metadata.num_rows
+        inside = indices[(indices >= offset) & (indices < offset + rows)] - offset
+        if inside.size:
+            found += pq.read_table(documents / part, columns=["doc_id"]).column("doc_id").take(inside).to_pylist()
+        offset += rows
+    return found

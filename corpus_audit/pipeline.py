@@ -26,7 +26,7 @@ from corpus_audit import __version__, atomic
 from corpus_audit.config import ScanConfig
 from corpus_audit.engines import LocalEngine, ScoredBatch
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.near_duplicates import NearDuplicateJoin
+from corpus_audit.near_duplicates import NearDuplicateJoin, label_documents, summarize_clusters, summarize_matches
 from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, group_shards
 from corpus_audit.run_state import RunState, ShardResult
 from corpus_audit.sampling import Sampler, choose_exact
@@ -264,63 +264,39 @@ class Scan:
                 [self.state.join_file(detector.name, p) for p in parts], work, reference_parts)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        tables = [pq.read_table(self.state.documents / p, columns=["doc_id", "source", "row"]) for p in parts]
-        ids = pa.concat_tables(tables).combine_chunks() if tables else None
-        labels, member = clusters.labels, clusters.in_cluster()
-        representative: dict[int, str] = {}
-        for index in np.flatnonzero(member):
-            doc_id = ids.column("doc_id")[int(index)].as_py()
-            label = int(labels[index])
-            if label not in representative or doc_id < representative[label]:
-                representative[label] = doc_id
-        offset = 0
-        for part, table in zip(parts, tables):
-            rows = range(offset, offset + table.num_rows)
-            column = pa.array([representative[labels[i]] if member[i] else None for i in rows], pa.string())
-            full = pq.read_table(self.state.documents / part)
-            full = full.drop_columns([c for c in ("near_dup_cluster", "matches_reference") if c in full.column_names])
-            full = full.append_column("near_dup_cluster", column)
-            if self.config.against:
-                matched = clusters.reference_match[offset:offset + table.num_rows]
-                full = full.append_column("matches_reference", pa.array(
-                    [reference_ids[m] if m >= 0 else None for m in matched.tolist()], pa.string()))
-            atomic.write_parquet(self.state.documents / part, full)
-            offset += table.num_rows
-        scanned = len(labels)
+        summary = summarize_clusters(self.state.documents, parts, clusters)
+        label_documents(self.state.documents, parts, clusters, summary.representatives,
+                        reference_ids if self.config.against else None)
+        scanned = len(clusters.labels)
         duplicates = int((clusters.sizes[clusters.sizes >= 2] - 1).sum())
-        largest = sorted(representative.items(), key=lambda kv: (-int(clusters.sizes[kv[0]]), kv[1]))[:10]
-        excerpts = self._excerpts(ids, [np.flatnonzero((labels == label) & member) for label, _ in largest], shards)
+        excerpts = self._excerpts([first for *_, first in summary.largest], shards)
         section: dict[str, Any] = {
             **detector.config(),
-            "clusters": len(representative),
-            "documents_in_clusters": int(member.sum()),
+            "clusters": len(summary.representatives),
+            "documents_in_clusters": int(clusters.in_cluster().sum()),
             "duplicate_documents": duplicates,
             "duplicate_fraction": duplicates / scanned if scanned else 0.0,
             "candidate_pairs": clusters.candidate_pairs,
             "verified_pairs": clusters.verified_pairs,
             "exact_jaccard_checks": clusters.exact_checks,
-            "largest": [{"cluster": rep, "size": int(clusters.sizes[label]),
-                         "members": [ids.column("doc_id")[int(i)].as_py() for i in members[:5]], "excerpt": excerpt}
-                        for (label, rep), members, excerpt in zip(largest, *zip(*excerpts) if excerpts else ([], []))],
+            "largest": [{"cluster": rep, "size": int(clusters.sizes[label]), "members": members, "excerpt": excerpt}
+                        for (label, rep, members, _), excerpt in zip(summary.largest, excerpts)],
         }
         if self.config.against:
             matched = np.flatnonzero(clusters.reference_match >= 0)
+            examples = summarize_matches(self.state.documents, parts, matched[:10])
             section["against"] = {
                 "path": self.config.against, "reference_documents": len(reference_ids),
                 "matched_documents": len(matched), "matched_fraction": len(matched) / scanned if scanned else 0.0,
-                "examples": [{"doc_id": ids.column("doc_id")[int(i)].as_py(),
-                              "reference_id": reference_ids[clusters.reference_match[i]]} for i in matched[:10]],
+                "examples": [{"doc_id": doc_id, "reference_id": reference_ids[clusters.reference_match[i]]}
+                             for i, doc_id in zip(matched[:10], examples)],
             }
         return section
 
-    def _excerpts(self, ids: pa.Table | None, clusters: list[np.ndarray], shards: list[Shard],
-                  chars: int = 200) -> list[tuple[np.ndarray, str]]:
-        """For each cluster, its members in corpus order and the opening text of its first member."""
-        wanted: dict[tuple[str, int], int] = {}
-        for k, members in enumerate(clusters):
-            first = int(members[0])
-            wanted[(ids.column("source")[first].as_py(), ids.column("row")[first].as_py())] = k
-        found: dict[int, str] = {}
+    def _excerpts(self, places: list[tuple[str, int]], shards: list[Shard], chars: int = 200) -> list[str]:
+        """The opening characters of the documents at these (source, row) places."""
+        wanted = set(places)
+        found: dict[tuple[str, int], str] = {}
         urls = {source for source, _ in wanted}
         for shard in shards:
             if not urls & {s.url for s in shard.sources}:
@@ -328,10 +304,10 @@ class Scan:
             for batch in self._reader(shard).batches():
                 for source, row, text in zip(batch.sources, batch.rows.tolist(), batch.texts):
                     if (source, row) in wanted and text is not None:
-                        found[wanted[(source, row)]] = " ".join(text[: chars * 2].split())[:chars]
-                if len(found) == len(clusters):
+                        found[(source, row)] = " ".join(text[: chars * 2].split())[:chars]
+                if len(found) == len(wanted):
                     break
-        return [(members, found.get(k, "")) for k, members in enumerate(clusters)]
+        return [found.get(place, "") for place in places]
 
     def _assemble(self, shards: list[Shard], population: int | None, resumed: int) -> dict[str, Any]:
         done = [self.results[i] for i in sorted(self.results)]
