@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_corpus import documents  # noqa: E402
 
 from corpus_audit.near_duplicates import NearDuplicateJoin  # noqa: E402
-from detectors.minhash import MinHashDetector, normalize  # noqa: E402
+from detectors.minhash import MinHashDetector  # noqa: E402
+from detectors.tokens import normalize  # noqa: E402
 
 
 def shingles(text: str, n: int = 5) -> frozenset:

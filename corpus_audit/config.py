@@ -29,6 +29,7 @@ class ScanConfig:
     max_doc_chars: int = 1_000_000
     near_dup_threshold: float = 0.8
     against: str | None = None
+    model: str | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     on_error: str = "fail"
     resume: bool = False

@@ -22,16 +22,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpus_audit import __version__, atomic
+from corpus_audit import __version__, atomic, model_store
 from corpus_audit.config import ScanConfig
 from corpus_audit.engines import LocalEngine, ScoredBatch
 from corpus_audit.errors import AuditError, SourceError
+from corpus_audit.model_store import StoredModel
 from corpus_audit.near_duplicates import NearDuplicateJoin, label_documents, summarize_clusters, summarize_matches
 from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, group_shards
 from corpus_audit.run_state import RunState, ShardResult
 from corpus_audit.sampling import Sampler, choose_exact
 from corpus_audit.sources import resolve_sources
 from detectors import Bundle, Detector, MinHashDetector, default_detectors
+from detectors.classifier import ClassifierDetector
 
 
 class ProgressSink(Protocol):
@@ -81,7 +83,11 @@ class Scan:
     def __init__(self, config: ScanConfig, detectors: Sequence[Detector] | None = None,
                  progress: ProgressSink | None = None) -> None:
         self.config = config
-        self.detectors = list(default_detectors(config.near_dup_threshold) if detectors is None else detectors)
+        self.model: StoredModel | None = None
+        if detectors is None:
+            self.model = model_store.load(None if config.model is None else Path(config.model))
+            detectors = [*default_detectors(config.near_dup_threshold), ClassifierDetector(self.model.model)]
+        self.detectors = list(detectors)
         self.progress = progress or _Silent()
         self.columns = ColumnSpec(config.text_column, config.id_column, config.by)
         self.state = RunState(config.out)
@@ -321,6 +327,7 @@ class Scan:
             "schema_version": 1,
             "tool": {"name": "corpus-audit", "version": __version__},
             "config": {**self.config.as_dict(), "detectors": self._options()["detectors"]},
+            "model": None if self.model is None else model_store.describe(self.model),
             "input": {
                 "documents": total("rows"),
                 "scanned": scanned,

@@ -25,7 +25,7 @@ import pyarrow.dataset as ds
 import zstandard
 
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.sources import Source, fingerprint
+from corpus_audit.sources import Source, fingerprint, resolve_sources
 
 TXT_FILES_PER_SHARD = 2048
 csv.field_size_limit(sys.maxsize)
@@ -339,3 +339,17 @@ def _reason(err: BaseException) -> str:
     if isinstance(err, (EOFError,)) or "Compressed file ended" in text:
         return f"truncated compressed stream ({text})"
     return text
+
+
+def read_texts(inputs: list[str], columns: ColumnSpec = ColumnSpec()) -> tuple[list[str], list[str | None]]:
+    """All non-null texts of some inputs, with their `columns.by` values (labelled sets for training)."""
+    texts: list[str] = []
+    groups: list[str | None] = []
+    for shard in group_shards(resolve_sources(inputs)):
+        for batch in ShardReader(shard, columns).batches():
+            strata = batch.strata or [None] * len(batch)
+            for text, group in zip(batch.texts, strata):
+                if text is not None:
+                    texts.append(text)
+                    groups.append(group)
+    return texts, groups

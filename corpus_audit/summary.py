@@ -17,6 +17,11 @@ def _fmt(value: float | int | None) -> str:
     return f"{value:.3g}"
 
 
+def _printable(text: str) -> str:
+    """Text from the corpus made safe for a terminal: control characters become spaces."""
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
 def _repetition(section: dict[str, Any], console: Console) -> None:
     table = Table(title=f"repetition: {section['flagged_documents']:,} documents ({section['flagged_share']:.1%}) "
                         "break a Gopher threshold", title_justify="left", box=None)
@@ -61,6 +66,20 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
         console.print(table)
     if "repetition" in audit:
         _repetition(audit["repetition"], console)
+    if "near_duplicates" in audit:
+        nd = audit["near_duplicates"]
+        console.print(f"near-duplicates (Jaccard >= {nd['threshold']:g}): {nd['clusters']:,} clusters, "
+                      f"{nd['duplicate_documents']:,} duplicate documents ({nd['duplicate_fraction']:.1%})")
+        for cluster in nd["largest"][:3]:
+            console.print(f"  {cluster['size']:,} x {escape(_printable(cluster['excerpt'][:60]))}...", soft_wrap=False)
+        if "against" in nd:
+            console.print(f"  {nd['against']['matched_documents']:,} documents near-duplicate the --against set")
+    if audit.get("model") and "classifier" in audit:
+        model, clf = audit["model"], audit["classifier"]
+        cv = (model.get("metrics") or {}).get("grouped_cv", {})
+        console.print(f"classifier {escape(str(model['name']))} (grouped-CV AUROC {cv.get('auroc', float('nan')):.3f} on its "
+                      f"training data): median p_synthetic {_fmt(clf['p_synthetic'].get('quantiles', {}).get('0.5'))}, "
+                      f"{clf['share_above_0.5']:.1%} above 0.5 (classify-and-count, not an estimate)")
     timing = audit.get("timing", {})
     if timing.get("documents_per_second"):
         console.print(f"  {timing['seconds']:.1f} s, {timing['documents_per_second']:,.0f} docs/s")

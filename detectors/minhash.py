@@ -1,7 +1,7 @@
 """MinHash signatures of each document, for near-duplicate detection across the corpus.
 
-Per batch: text is normalised (lower-cased; every run of non-word characters, that is
-punctuation, whitespace and controls, becomes one space), cut into word n-gram shingles (n=5 by default; a document with fewer words is
+Per batch: text is normalised (`detectors.tokens`: lower-cased; every run of non-word
+characters, that is punctuation, whitespace and controls, becomes one space), cut into word n-gram shingles (n=5 by default; a document with fewer words is
 one shingle), each shingle hashed to 64 bits (xxhash of each word, combined by a
 polynomial), folded to 32 bits, and the document's distinct shingle set is summarised by
 datasketch's `affine32` MinHash: `min over shingles of (fmix32(h) * a + b) mod 2^32` for
@@ -19,21 +19,16 @@ emits per-batch arrays for that join: signatures, band keys, and the sorted shin
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import xxhash
 from datasketch import MinHash
 
 from detectors.base import Column, Detector
+from detectors.tokens import hash_words
 
-_NON_WORD = re.compile(r"\W+")
-# The same folding as _NON_WORD for ASCII text, as a (much faster) translate table.
-_ASCII_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if _NON_WORD.match(c)})
 _EMPTY = np.uint32(0xFFFFFFFF)
 _SHINGLE_MULTIPLIER = np.uint64(0x100000001B3)
 _CHUNK_SHINGLES = 8192
@@ -66,20 +61,6 @@ def fmix32(h: np.ndarray) -> np.ndarray:
     return h
 
 
-def fold(text: str) -> str:
-    """Lower-cased text in which every run of non-word characters (punctuation, whitespace,
-    controls) is one space, so words are exactly the pieces between spaces."""
-    lowered = text.lower()
-    if lowered.isascii():
-        return lowered.translate(_ASCII_NON_WORD).strip()
-    return _NON_WORD.sub(" ", lowered).strip()
-
-
-def normalize(text: str) -> list[str]:
-    """The normalised words of a text (what shingles are made of)."""
-    return fold(text).split()
-
-
 class MinHashDetector(Detector):
     """Shingle sets and MinHash signatures; the near-duplicate join happens corpus-wide."""
 
@@ -101,16 +82,8 @@ class MinHashDetector(Detector):
 
     def shingle_hashes(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(sorted distinct 32-bit shingle hashes of all documents, offsets per document)."""
-        split = pc.ascii_split_whitespace(pa.array([fold(t) for t in texts], pa.large_string()))
-        words = split.flatten()
-        # An empty text splits into one empty word: drop those.
-        nonempty = pc.greater(pc.binary_length(words), 0).to_numpy(zero_copy_only=False)
-        word_doc = np.repeat(np.arange(len(texts)), np.diff(split.offsets.to_numpy()))[nonempty]
-        counts = np.bincount(word_doc, minlength=len(texts)).astype(np.int64)
-        encoded = pc.dictionary_encode(words.filter(pa.array(nonempty)))
-        uniques = encoded.dictionary.to_pylist()
-        word_hash = np.fromiter((xxhash.xxh64_intdigest(u.encode("utf-8", "surrogatepass"), self.seed) for u in uniques),
-                                np.uint64, len(uniques))[encoded.indices.to_numpy(zero_copy_only=False)]
+        words = hash_words(texts, self.seed)
+        word_hash, counts = words.hashes, words.counts
         n = self.shingle_size
         doc_start = np.concatenate([[0], np.cumsum(counts)])
         doc_of_word = np.repeat(np.arange(len(texts)), counts)

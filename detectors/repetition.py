@@ -40,6 +40,7 @@ import pyarrow as pa
 
 from detectors.base import Column, Detector
 from detectors.partials import Bundle, Histogram, Tally
+from detectors.tokens import splitmix64
 
 GOPHER_THRESHOLDS: dict[str, float] = {
     "dup_line_frac": 0.30, "dup_para_frac": 0.30, "dup_line_char_frac": 0.20, "dup_para_char_frac": 0.20,
@@ -51,7 +52,6 @@ TOP_NS = (2, 3, 4)
 DUP_NS = tuple(range(5, 11))
 DISTINCT_NS = (2, 3, 4)
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _fraction_columns() -> tuple[Column, ...]:
@@ -68,14 +68,6 @@ def _fraction_columns() -> tuple[Column, ...]:
         **{f"distinct_{n}_ratio": f"distinct word {n}-grams / {n}-grams" for n in DISTINCT_NS},
     }
     return tuple(Column(name, pa.float32(), text) for name, text in described.items())
-
-
-def _splitmix(x: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        z = x + _MIX
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
 
 
 def _segment_max(values: np.ndarray, docs: np.ndarray, ndocs: int) -> np.ndarray:
@@ -125,7 +117,7 @@ class _WordBatch:
         self.char_cumsum = np.concatenate([[0], np.cumsum(self.lengths)])
         self.word_chars = np.bincount(self.doc, weights=self.lengths, minlength=self.ndocs)
         vocabulary = max(int(self.ids.max()) + 1, 1) if self.ids.size else 1
-        self.unigram = _splitmix((self.ids + self.doc * vocabulary).astype(np.uint64))
+        self.unigram = splitmix64((self.ids + self.doc * vocabulary).astype(np.uint64))
 
     def ngram_chars(self, starts: np.ndarray, n: int) -> np.ndarray:
         return self.char_cumsum[starts + n] - self.char_cumsum[starts]
@@ -155,7 +147,7 @@ class _NgramCounts:
         keep = rep & rep_next & (pos + n <= w.end[pos] if pos.size else np.zeros(0, bool))
         starts = pos[keep]
         with np.errstate(over="ignore"):
-            hashes = _splitmix(self.hash[keep] * np.uint64(0x100000001B3) ^ w.unigram[starts + n - 1])
+            hashes = splitmix64(self.hash[keep] * np.uint64(0x100000001B3) ^ w.unigram[starts + n - 1])
         if hashes.size:
             codes, uniques = pd.factorize(hashes)
             counts = np.bincount(codes, minlength=len(uniques))[codes]

@@ -10,7 +10,8 @@ import pytest
 from datasketch import MinHash
 
 from corpus_audit.near_duplicates import NearDuplicateJoin
-from detectors.minhash import MinHashDetector, choose_bands, normalize
+from detectors.minhash import MinHashDetector, choose_bands
+from detectors.tokens import normalize
 from tests.conftest import run, write_parquet
 
 

@@ -1,0 +1,240 @@
+"""Synthetic-text classifier: a calibrated probability that each document is machine-written.
+
+Features (chosen by measurement, see benchmarks/classifier_accuracy.py):
+
+- hashed word 1-2 grams of the normalised words (`detectors.tokens`; no vocabulary to
+  store, so the model is plain arrays), sublinear term frequency times IDF,
+  L2-normalised: what a document says and how it phrases it;
+- about 70 style features that carry across generators and domains better than words:
+  function-word rates, punctuation rates, sentence and word length (mean and spread),
+  ASCII capitals and digits, line structure, lexical diversity and zlib (level 1)
+  compressibility; standardised. Word-based ones come from the batch's word hashes,
+  byte-based ones from one pass over the batch's UTF-8 bytes, so both are vectorised.
+
+A logistic regression over both, then Platt scaling fitted on grouped out-of-fold scores
+with the two classes weighted equally, so `p_synthetic` is the posterior under equal
+priors: it does not assume the training set's share of machine text. Turning scores
+into a corpus-level share is the estimator's job, not this detector's.
+
+The detector holds only numpy arrays and numbers (`ClassifierModel`); reading and
+writing model directories is `corpus_audit.model_store`'s job.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize as l2_normalize
+
+from detectors.base import Column, Detector
+from detectors.partials import Bundle, Histogram, Tally
+from detectors.tokens import HashedWords, hash_words, splitmix64, word_hash
+
+FUNCTION_WORDS = ("the", "of", "and", "to", "a", "in", "is", "that", "it", "for", "was", "on", "with", "as", "be", "by",
+                  "this", "are", "i", "you", "he", "she", "we", "they", "not", "but", "or", "have", "has", "had", "which",
+                  "would", "could", "can", "will", "there", "their", "said", "his", "her", "its", "an", "at", "from",
+                  "also", "however", "very", "just")
+PUNCTUATION = (",", ".", ";", ":", "!", "?", '"', "'", "(", "-", "\u2014", "\u2019", "\u201c")
+_SENTENCE_MARKS = np.frombuffer(b".!?", np.uint8)
+_ASCII_SPACE = np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8)
+_FUNCTION_INDEX = {w: i for i, w in enumerate(FUNCTION_WORDS)}
+_ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
+_ASCII_DIGITS = b"0123456789"
+_BIGRAM = np.uint64(0x100000001B3)
+_FUNCTION_HASHES, _FUNCTION_ORDER = (lambda h: (h[np.argsort(h)], np.argsort(h)))(
+    np.array([word_hash(w) for w in FUNCTION_WORDS], dtype=np.uint64))
+
+
+def style_feature_names() -> list[str]:
+    return [*(f"fw_{w}" for w in FUNCTION_WORDS), *(f"punct_{ord(p):x}" for p in PUNCTUATION),
+            "log_words", "word_len_mean", "word_len_sd", "sentence_bytes_mean", "sentence_bytes_sd", "upper_ratio",
+            "digit_ratio", "newline_ratio", "paragraphs_per_word", "type_token_ratio", "compression_ratio"]
+
+
+def _segment_stats(lengths: np.ndarray, owner: np.ndarray, ndocs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-document mean and standard deviation of segment lengths (0 where none)."""
+    count = np.bincount(owner, minlength=ndocs)
+    total = np.bincount(owner, weights=lengths, minlength=ndocs)
+    squares = np.bincount(owner, weights=lengths.astype(np.float64) ** 2, minlength=ndocs)
+    mean = np.divide(total, count, out=np.zeros(ndocs), where=count > 0)
+    variance = np.divide(squares, count, out=np.zeros(ndocs), where=count > 0) - mean**2
+    return mean, np.sqrt(np.maximum(variance, 0))
+
+
+def byte_features(texts: Sequence[str]) -> np.ndarray:
+    """Style features read from the UTF-8 bytes of a whole batch at once: punctuation rates,
+    sentence length (bytes between a `.`, `!` or `?` followed by whitespace or the end),
+    ASCII capitals and digits, newlines and blank-line breaks, and zlib compressibility."""
+    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+    ndocs = len(encoded)
+    size = np.fromiter(map(len, encoded), np.int64, ndocs)
+    data = np.frombuffer(b"".join(encoded), np.uint8)
+    start = np.concatenate([[0], np.cumsum(size)])
+    owner = np.repeat(np.arange(ndocs), size)
+    per_byte = np.bincount(owner * 256 + data, minlength=ndocs * 256).reshape(ndocs, 256) if ndocs else np.zeros((0, 256))
+    denominator = np.maximum(size, 1).astype(np.float64)
+    columns = []
+    for mark in PUNCTUATION:
+        code = mark.encode()
+        if len(code) == 1:
+            columns.append(per_byte[:, code[0]])
+        else:  # the typographic marks are three bytes, E2 80 xx
+            hit = np.flatnonzero((data[:-2] == code[0]) & (data[1:-1] == code[1]) & (data[2:] == code[2]))
+            columns.append(np.bincount(owner[hit], minlength=ndocs))
+    rates = np.column_stack(columns) / denominator[:, None] if ndocs else np.zeros((0, len(PUNCTUATION)))
+    after = np.r_[data[1:], np.uint8(32)] if data.size else data
+    last = np.zeros(data.size, dtype=bool)
+    last[start[1:][size > 0] - 1] = True
+    ends = np.flatnonzero(np.isin(data, _SENTENCE_MARKS) & (np.isin(after, _ASCII_SPACE) | last)) + 1
+    cuts = np.unique(np.concatenate([start, ends]))
+    lengths = np.diff(cuts)
+    segment_owner = np.searchsorted(start, cuts[:-1], side="right") - 1
+    keep = lengths > 0
+    sentence_mean, sentence_sd = _segment_stats(lengths[keep], segment_owner[keep], ndocs)
+    blank = np.flatnonzero((data[:-1] == 10) & (data[1:] == 10))
+    breaks = np.bincount(owner[blank][owner[blank] == owner[blank + 1]], minlength=ndocs)
+    compression = np.fromiter((len(zlib.compress(e, 1)) / len(e) if e else 1.0 for e in encoded), np.float64, ndocs)
+    return np.column_stack([rates, sentence_mean, sentence_sd, per_byte[:, 65:91].sum(axis=1) / denominator,
+                            per_byte[:, 48:58].sum(axis=1) / denominator, per_byte[:, 10] / denominator, breaks,
+                            compression])
+
+
+def style_features(texts: Sequence[str], words: HashedWords) -> np.ndarray:
+    """The style profile of each text (rates, so length matters only through log_words).
+
+    Word-based features come vectorised from the batch's word hashes: function-word
+    rates, word length mean and spread, type-token ratio (normalised words, so
+    punctuation is not part of a word).
+    """
+    ndocs, document = len(texts), words.document
+    n = np.maximum(words.counts, 1).astype(np.float64)
+    slot = np.searchsorted(_FUNCTION_HASHES, words.hashes)
+    slot = np.minimum(slot, len(_FUNCTION_HASHES) - 1)
+    hit = _FUNCTION_HASHES[slot] == words.hashes
+    cells = document[hit] * len(FUNCTION_WORDS) + _FUNCTION_ORDER[slot[hit]]
+    function_rates = np.bincount(cells, minlength=ndocs * len(FUNCTION_WORDS)).reshape(ndocs, -1) / n[:, None]
+    length_mean, length_sd = _segment_stats(words.lengths, document, ndocs)
+    keys = splitmix64(words.hashes ^ splitmix64(document.astype(np.uint64)))
+    _, first = np.unique(keys, return_index=True)
+    ttr = np.bincount(document[first], minlength=ndocs) / n
+    raw = byte_features(texts)
+    punctuation, sentence, (upper, digit, newline, paragraph_breaks, compression) = (
+        raw[:, :len(PUNCTUATION)], raw[:, len(PUNCTUATION):len(PUNCTUATION) + 2], raw[:, len(PUNCTUATION) + 2:].T)
+    return np.column_stack([function_rates, punctuation, np.log1p(words.counts), length_mean, length_sd, sentence,
+                            upper, digit, newline, (paragraph_breaks + 1) / n, ttr, compression])
+
+
+@dataclass
+class ClassifierModel:
+    """Everything scoring needs, as arrays and numbers (saved as .npz + JSON, never pickled)."""
+
+    word_features: int
+    idf: np.ndarray  # (word_features,) float32
+    style_mean: np.ndarray  # (style,) float64
+    style_scale: np.ndarray  # (style,) float64
+    style_weight: float  # how much the style block counts against the unit-norm word block
+    coef: np.ndarray  # (word_features + style,) float64
+    intercept: float
+    platt_a: float
+    platt_b: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"idf": self.idf, "style_mean": self.style_mean, "style_scale": self.style_scale, "coef": self.coef}
+
+    def numbers(self) -> dict[str, float | int]:
+        return {"word_features": self.word_features, "style_weight": self.style_weight, "intercept": self.intercept,
+                "platt_a": self.platt_a, "platt_b": self.platt_b}
+
+
+class TextFeaturizer:
+    """Texts -> the sparse feature matrix the classifier sees (word block | style block)."""
+
+    def __init__(self, word_features: int = 2**18) -> None:
+        self.word_features = word_features
+
+    def parts(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+        """(counts of hashed word unigrams and bigrams, style features), one row per text."""
+        words = hash_words(texts)
+        return self._counts(words, len(texts)), style_features(texts, words)
+
+    def _counts(self, words: HashedWords, ndocs: int) -> sp.csr_matrix:
+        document = words.document
+        follows = np.flatnonzero(document[1:] == document[:-1])
+        with np.errstate(over="ignore"):
+            bigrams = splitmix64(words.hashes[follows] * _BIGRAM ^ words.hashes[follows + 1])
+        keys = np.concatenate([words.hashes, bigrams]) % np.uint64(self.word_features)
+        width = np.int32 if ndocs * self.word_features < 2**31 else np.int64  # int32 sorts twice as fast
+        cells = np.concatenate([document, document[follows]]).astype(width) * self.word_features + keys.astype(width)
+        cells = np.sort(cells)
+        starts = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
+        counts = np.diff(np.r_[starts, cells.size]).astype(np.float32)
+        cells = cells[starts]
+        indptr = np.searchsorted(cells // self.word_features, np.arange(ndocs + 1))
+        return sp.csr_matrix((counts, cells % self.word_features, indptr), shape=(ndocs, self.word_features))
+
+    def features(self, texts: Sequence[str], idf: np.ndarray, style_mean: np.ndarray, style_scale: np.ndarray,
+                 style_weight: float) -> sp.csr_matrix:
+        counts, styles = self.parts(texts)
+        return combine(sublinear(counts), styles, idf, style_mean, style_scale, style_weight)
+
+
+def sublinear(counts: sp.csr_matrix) -> sp.csr_matrix:
+    """1 + log(tf) for the non-zero counts."""
+    counts = counts.copy()
+    counts.data = 1.0 + np.log(counts.data)
+    return counts
+
+
+def combine(tf: sp.csr_matrix, styles: np.ndarray, idf: np.ndarray, style_mean: np.ndarray, style_scale: np.ndarray,
+            style_weight: float) -> sp.csr_matrix:
+    """The classifier's input: L2-normalised TF-IDF words beside the weighted, standardised style block."""
+    words = l2_normalize(tf @ sp.diags(idf.astype(np.float32)))
+    style = ((styles - style_mean) / style_scale * style_weight).astype(np.float32)
+    return sp.hstack([words, sp.csr_matrix(style)], format="csr")
+
+
+def platt(decision: np.ndarray, a: float, b: float) -> np.ndarray:
+    """The calibrated probability from the linear decision value."""
+    return 1.0 / (1.0 + np.exp(-(a * decision + b)))
+
+
+class ClassifierDetector(Detector):
+    """Gives each document `p_synthetic` from a trained `ClassifierModel`."""
+
+    name = "classifier"
+    columns = (Column("p_synthetic", pa.float32(), "calibrated probability that the text is machine-written (equal priors)"),)
+
+    def __init__(self, model: ClassifierModel) -> None:
+        self.model = model
+        self.featurizer = TextFeaturizer(model.word_features)
+
+    def config(self) -> dict[str, Any]:
+        return {"model": self.model.metadata.get("name"), "model_sha256": self.model.metadata.get("sha256")}
+
+    def decision(self, texts: Sequence[str]) -> np.ndarray:
+        m = self.model
+        x = self.featurizer.features(texts, m.idf, m.style_mean, m.style_scale, m.style_weight)
+        return np.asarray(x @ m.coef, dtype=np.float64).ravel() + m.intercept
+
+    def score(self, texts: Sequence[str]) -> Mapping[str, np.ndarray]:
+        return {"p_synthetic": platt(self.decision(texts), self.model.platt_a, self.model.platt_b).astype(np.float32)}
+
+    def partial(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> Bundle:
+        p = scores["p_synthetic"]
+        return Bundle({"p_synthetic": Histogram(0.0, 1.0, 1000).add(p),
+                       "above_half": Tally().add("documents", len(p)).add("above", int((p > 0.5).sum()))})
+
+    def summarize(self, partial: Bundle) -> dict[str, Any]:
+        tally = partial.parts["above_half"].counts
+        documents = tally.get("documents", 0)
+        return {"p_synthetic": partial.parts["p_synthetic"].summary((0.1, 0.25, 0.5, 0.75, 0.9)),
+                "share_above_0.5": tally.get("above", 0) / documents if documents else 0.0,
+                "note": "share_above_0.5 is classify-and-count: biased by the detector's errors and not an estimate "
+                        "of the synthetic fraction"}

@@ -1,0 +1,81 @@
+"""Normalised words of a batch of texts as 64-bit hashes, computed once per distinct word.
+
+Normalisation: lower-case; every run of non-word characters (punctuation, whitespace,
+controls) becomes one space, so words are exactly the pieces between spaces. Splitting
+and finding distinct words run in Arrow; each distinct word is hashed once with xxhash64.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def splitmix64(x: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser: a fast, well-mixed 64-bit hash of each integer."""
+    with np.errstate(over="ignore"):
+        z = x.astype(np.uint64) + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+_NON_WORD = re.compile(r"\W+")
+# The same folding as _NON_WORD for ASCII text, as a (much faster) translate table.
+_ASCII_NON_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if _NON_WORD.match(c)})
+
+
+def fold(text: str) -> str:
+    """Lower-cased text in which every run of non-word characters is one space."""
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered.translate(_ASCII_NON_WORD).strip()
+    return _NON_WORD.sub(" ", lowered).strip()
+
+
+def normalize(text: str) -> list[str]:
+    """The normalised words of a text."""
+    return fold(text).split()
+
+
+@dataclass
+class HashedWords:
+    """Every word of a batch, in order: its hash, and how many words each document has."""
+
+    hashes: np.ndarray  # uint64, all documents' words concatenated
+    counts: np.ndarray  # int64 per document
+    lengths: np.ndarray  # int64 characters of each word
+
+    @property
+    def document(self) -> np.ndarray:
+        """The document of each word."""
+        return np.repeat(np.arange(len(self.counts)), self.counts)
+
+
+def hash_words(texts: Sequence[str], seed: int = 0) -> HashedWords:
+    split = pc.ascii_split_whitespace(pa.array([fold(t) for t in texts], pa.large_string()))
+    words = split.flatten()
+    # An empty text splits into one empty word: drop those.
+    nonempty = pc.greater(pc.binary_length(words), 0).to_numpy(zero_copy_only=False)
+    word_doc = np.repeat(np.arange(len(texts)), np.diff(split.offsets.to_numpy()))[nonempty]
+    kept = words.filter(pa.array(nonempty))
+    encoded = pc.dictionary_encode(kept)
+    uniques = encoded.dictionary.to_pylist()
+    unique_hashes = np.fromiter((xxhash.xxh64_intdigest(u.encode("utf-8", "surrogatepass"), seed) for u in uniques),
+                                np.uint64, len(uniques))
+    hashes = unique_hashes[encoded.indices.to_numpy(zero_copy_only=False)]
+    lengths = pc.utf8_length(kept).to_numpy(zero_copy_only=False).astype(np.int64)
+    return HashedWords(hashes, np.bincount(word_doc, minlength=len(texts)).astype(np.int64), lengths)
+
+
+def word_hash(word: str, seed: int = 0) -> int:
+    """The hash `hash_words` gives this (already normalised) word."""
+    return xxhash.xxh64_intdigest(word.encode("utf-8", "surrogatepass"), seed)

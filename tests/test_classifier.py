@@ -1,0 +1,181 @@
+"""The classifier: training round trip, determinism, safe model files, clear refusals."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import random
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from corpus_audit import model_store
+from corpus_audit.errors import AuditError
+from corpus_audit.metrics import auroc, tpr_at_fpr
+from corpus_audit.training import TrainingOptions, train
+from detectors.classifier import ClassifierDetector, style_feature_names, style_features
+from detectors.tokens import hash_words
+from tests.conftest import write_parquet
+
+PLAIN = ["river", "stone", "bread", "window", "garden", "letter", "winter", "market", "school", "road", "lamp", "field"]
+FANCY = ["moreover", "delve", "tapestry", "crucial", "landscape", "furthermore", "vibrant", "seamless", "realm", "pivotal"]
+
+
+def labelled(n: int, seed: int) -> tuple[list[str], np.ndarray, list[str]]:
+    """Two styles of made-up text: short plain sentences, and long ones full of stock words."""
+    rng = random.Random(seed)
+    texts, labels, groups = [], [], []
+    for i in range(n):
+        synthetic = i % 2
+        words = PLAIN + (FANCY if synthetic else [])
+        sentence = (lambda: " ".join(rng.choice(words) for _ in range(rng.randint(12, 20))) + ".") if synthetic else \
+                   (lambda: " ".join(rng.choice(words) for _ in range(rng.randint(3, 7))) + "!")
+        texts.append(" ".join(sentence() for _ in range(rng.randint(4, 8))))
+        labels.append(synthetic)
+        groups.append(f"g{i // 2}")
+    return texts, np.asarray(labels), groups
+
+
+def test_metrics_by_hand():
+    assert auroc(np.array([0.1, 0.2]), np.array([0.3, 0.4])) == 1.0
+    assert auroc(np.array([0.1, 0.4]), np.array([0.3, 0.2])) == 0.5
+    human = np.linspace(0, 1, 101)  # threshold at 1% FPR is the 99th percentile, 0.99
+    assert tpr_at_fpr(human, np.array([0.995, 0.98, 1.0, 0.5]), 0.01) == 0.5
+
+
+def test_style_features_by_hand():
+    text = "The the THE of."  # 4 words, 15 characters
+    row = dict(zip(style_feature_names(), style_features([text], hash_words([text]))[0]))
+    assert row["fw_the"] == 0.75 and row["fw_of"] == 0.25
+    assert row["word_len_mean"] == pytest.approx(2.75)
+    assert row["upper_ratio"] == pytest.approx(4 / 15) and row["punct_2e"] == pytest.approx(1 / 15)
+    assert row["type_token_ratio"] == pytest.approx(0.5)
+    text = "One. Two two! Three three three?\n\nFour"  # sentences of 4, 9, 19 and 6 bytes; 7 words
+    row = dict(zip(style_feature_names(), style_features([text], hash_words([text]))[0]))
+    assert row["sentence_bytes_mean"] == pytest.approx(9.5)
+    assert row["sentence_bytes_sd"] == pytest.approx(np.std([4, 9, 19, 6]))
+    assert row["newline_ratio"] == pytest.approx(2 / 38) and row["paragraphs_per_word"] == pytest.approx(2 / 7)
+    assert row["punct_21"] == pytest.approx(1 / 38)
+    assert np.isfinite(style_features(["", "x"], hash_words(["", "x"]))).all()
+
+
+def test_train_separates_and_scores_stay_the_same_after_saving(tmp_path):
+    texts, labels, groups = labelled(200, seed=1)
+    result = train(texts, labels, groups, TrainingOptions(folds=4))
+    assert result.metrics["grouped_cv"]["auroc"] > 0.95
+    assert len(result.cv_human) == 100 and len(result.cv_synthetic) == 100
+    model_store.save(tmp_path / "m", result.model, result.cv_human, result.cv_synthetic)
+    stored = model_store.load(tmp_path / "m")
+    new_texts, new_labels, _ = labelled(100, seed=2)
+    before = ClassifierDetector(result.model).score(new_texts)["p_synthetic"]
+    after = ClassifierDetector(stored.model).score(new_texts)["p_synthetic"]
+    assert np.array_equal(before, after)
+    assert auroc(after[new_labels == 0], after[new_labels == 1]) > 0.95
+    assert np.array_equal(stored.cv_human, result.cv_human)
+
+
+def test_same_seed_gives_the_same_model_bytes(tmp_path):
+    texts, labels, groups = labelled(80, seed=3)
+    for name in ("a", "b"):
+        result = train(texts, labels, groups, TrainingOptions(folds=3, seed=7))
+        model_store.save(tmp_path / name, result.model, result.cv_human, result.cv_synthetic)
+    for name in model_store.FILES:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+@pytest.mark.parametrize("labels,message", [
+    ([0] * 30, "no synthetic texts"),
+    ([0, 1] * 5, "at least 20 texts"),
+    ([0] * 27 + [1] * 3, "at least 20 texts and 5 of each class"),
+])
+def test_too_little_or_one_sided_data_is_refused(labels, message):
+    texts = [f"text number {i}" for i in range(len(labels))]
+    with pytest.raises(AuditError, match=message):
+        train(texts, np.asarray(labels))
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    texts, labels, groups = labelled(60, seed=4)
+    result = train(texts, labels, groups, TrainingOptions(folds=3))
+    model_store.save(tmp_path / "good", result.model, result.cv_human, result.cv_synthetic)
+    return tmp_path / "good"
+
+
+class Boom:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_hostile_model_directories_are_refused_without_running_anything(model_dir, tmp_path, capsys):
+    def variant(name: str):
+        target = tmp_path / name
+        shutil.copytree(model_dir, target)
+        return target
+
+    pickled = variant("pickled")
+    (pickled / "model.pkl").write_bytes(pickle.dumps(Boom()))
+    with pytest.raises(AuditError, match=r"unexpected files \['model.pkl'\]"):
+        model_store.load(pickled)
+
+    object_array = variant("object-array")
+    np.savez(object_array / "weights.npz", idf=np.array([Boom()], dtype=object), style_mean=np.zeros(1),
+             style_scale=np.ones(1), coef=np.zeros(1))
+    meta = json.loads((object_array / "model.json").read_text())
+    import hashlib
+    meta["sha256"]["weights.npz"] = hashlib.sha256((object_array / "weights.npz").read_bytes()).hexdigest()
+    (object_array / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(AuditError, match="refusing to load this model: weights.npz"):
+        model_store.load(object_array)
+
+    tampered = variant("tampered")
+    data = bytearray((tampered / "weights.npz").read_bytes())
+    data[-100] ^= 0xFF
+    (tampered / "weights.npz").write_bytes(bytes(data))
+    with pytest.raises(AuditError, match="does not match its checksum"):
+        model_store.load(tampered)
+
+    wrong_format = variant("format")
+    meta = json.loads((wrong_format / "model.json").read_text())
+    meta["format"] = "sklearn-pickle"
+    (wrong_format / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(AuditError, match="not a corpus-audit-classifier model"):
+        model_store.load(wrong_format)
+
+    with pytest.raises(AuditError, match="no such model directory"):
+        model_store.load(tmp_path / "missing")
+    assert "code ran" not in capsys.readouterr().out
+
+
+def test_shipped_default_model_loads_and_states_its_provenance():
+    stored = model_store.load()
+    meta = stored.model.metadata
+    assert meta["name"] == "default-reference-v1"
+    assert set(meta["provenance"]["generators"]) >= {"human", "gpt2-xl", "gpt-4"}
+    assert "leave_one_generator_out" in meta["provenance"]["holdout"]
+    assert (model_store.default_model_path() / "weights.npz").stat().st_size < 20_000_000
+    assert len(stored.cv_human) > 100 and len(stored.cv_synthetic) > 100
+
+
+def test_train_and_evaluate_commands(tmp_path):
+    texts, labels, groups = labelled(120, seed=5)
+    human = write_parquet(tmp_path / "h.parquet", [t for t, y in zip(texts, labels) if y == 0],
+                          g=[g for g, y in zip(groups, labels) if y == 0])
+    synthetic = write_parquet(tmp_path / "s.parquet", [t for t, y in zip(texts, labels) if y == 1],
+                              g=[g for g, y in zip(groups, labels) if y == 1])
+    run = lambda *args: subprocess.run([sys.executable, "-m", "corpus_audit", *args], capture_output=True, text=True)  # noqa: E731
+    trained = run("train", "--human", str(human), "--synthetic", str(synthetic), "--out", str(tmp_path / "m"),
+                  "--group-column", "g", "--json")
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout)["grouped_cv"]["auroc"] > 0.95
+    assert "grouped 5-fold CV: AUROC" in trained.stderr
+    evaluated = run("evaluate", "--human", str(human), "--synthetic", str(synthetic), "--model", str(tmp_path / "m"),
+                    "--group-column", "g", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert report["overall"]["auroc"] > 0.95 and report["overall"]["human"] == 60
+    one_class = run("train", "--human", str(human), "--synthetic", str(tmp_path / "nothing.parquet"), "--out", str(tmp_path / "x"))
+    assert one_class.returncode == 2 and "nothing.parquet: no such file" in one_class.stderr
