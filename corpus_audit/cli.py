@@ -110,8 +110,8 @@ def scan(
     sample_fraction: Annotated[float | None, typer.Option(help="Audit a uniform random sample of this share of documents.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     model: Annotated[Path | None, typer.Option(help="Detector model made by `corpus-audit train` [default: the shipped model].")] = None,
-    reference_human: Annotated[Path | None, typer.Option(help="Human-written texts of the same domain, to calibrate the estimate.")] = None,
-    reference_synthetic: Annotated[Path | None, typer.Option(help="Machine-written texts of the same domain, to calibrate the estimate.")] = None,
+    reference_human: Annotated[str | None, typer.Option(help="Human-written texts of the corpus's domain, to calibrate the estimate [default: the model's cross-validated scores].")] = None,
+    reference_synthetic: Annotated[str | None, typer.Option(help="Machine-written texts of the corpus's domain, to calibrate the estimate.")] = None,
     near_dup_threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 5-gram sets that counts as a near-duplicate.")] = 0.8,
     against: Annotated[str | None, typer.Option(help="Also find documents that near-duplicate the texts of this file, directory, glob or URL (e.g. known machine-written texts).")] = None,
     max_doc_chars: Annotated[int, typer.Option(help="Longer documents are truncated to this many characters for scoring, and counted.")] = 1_000_000,
@@ -127,8 +127,7 @@ def scan(
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
 ) -> None:
     """Scan a corpus and write the audit to --out."""
-    _not_yet({"--by": by is not None, "--reference-human": reference_human is not None,
-              "--reference-synthetic": reference_synthetic is not None,
+    _not_yet({"--by": by is not None,
               "--engine dask": engine is Engine.dask, "--scheduler": scheduler is not None,
               "--generations": generations is not None, "--regime": regime is not None, "--fail-on": bool(fail_on)})
 
@@ -140,7 +139,8 @@ def scan(
             inputs=tuple(inputs), out=out, format=None if format is None else format.value, text_column=text_column,
             id_column=id_column, sample=sample, sample_fraction=sample_fraction, seed=seed,
             max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold, against=against,
-            model=None if model is None else str(model), on_error=on_error.value, resume=resume, **options)
+            model=None if model is None else str(model), reference_human=reference_human,
+            reference_synthetic=reference_synthetic, on_error=on_error.value, resume=resume, **options)
         if progress_enabled():
             with TerminalProgress() as progress:
                 audit = run_scan(config, progress=progress)

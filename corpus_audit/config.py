@@ -30,6 +30,8 @@ class ScanConfig:
     near_dup_threshold: float = 0.8
     against: str | None = None
     model: str | None = None
+    reference_human: str | None = None
+    reference_synthetic: str | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     on_error: str = "fail"
     resume: bool = False
@@ -52,6 +54,8 @@ class ScanConfig:
             raise AuditError(f"--max-doc-chars {self.max_doc_chars}: must be at least 1")
         if not 0 < self.near_dup_threshold < 1:
             raise AuditError(f"--near-dup-threshold {self.near_dup_threshold}: must be between 0 and 1 (exclusive)")
+        if (self.reference_human is None) != (self.reference_synthetic is None):
+            raise AuditError("--reference-human and --reference-synthetic go together: give both, or neither")
         if self.workers < 1:
             raise AuditError(f"--workers {self.workers}: must be at least 1")
         if self.on_error not in ON_ERROR:

@@ -26,9 +26,11 @@ from corpus_audit import __version__, atomic, model_store
 from corpus_audit.config import ScanConfig
 from corpus_audit.engines import LocalEngine, ScoredBatch
 from corpus_audit.errors import AuditError, SourceError
+from corpus_audit.estimation import Calibration, estimate
 from corpus_audit.model_store import StoredModel
 from corpus_audit.near_duplicates import NearDuplicateJoin, label_documents, summarize_clusters, summarize_matches
-from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, group_shards
+from corpus_audit.quantify import ScoreSet
+from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, group_shards, read_texts
 from corpus_audit.run_state import RunState, ShardResult
 from corpus_audit.sampling import Sampler, choose_exact
 from corpus_audit.sources import resolve_sources
@@ -94,6 +96,7 @@ class Scan:
         self.skipped_sources: list[dict[str, str]] = []
         self.results: dict[int, ShardResult] = {}
         self.reference: list[Shard] = []
+        self.merged: dict[str, Bundle] = {}
 
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
@@ -114,6 +117,8 @@ class Scan:
             with LocalEngine(self.detectors, self.config.workers) as engine:
                 self._scan_shards(todo, engine, sampler)
             audit = self._assemble(shards, population, resumed)
+            if self.model is not None and "classifier" in self.merged:
+                audit["synthetic_fraction"] = self._estimate()
             scanned = time.perf_counter()
             for detector in self.detectors:
                 if isinstance(detector, MinHashDetector):
@@ -238,6 +243,33 @@ class Scan:
                 data[column.name] = pa.array(scored.columns[column.name], column.type)
         return pa.table(data)
 
+    def _calibration(self) -> Calibration:
+        """The model's cross-validated scores, or the reference sets scored by the model."""
+        model = self.model
+        if self.config.reference_human is None:
+            return Calibration(ScoreSet.from_scores(model.cv_human), ScoreSet.from_scores(model.cv_synthetic),
+                               f"cross-validated scores of model {model.model.metadata.get('name')!r} on its own "
+                               "training data (in-domain only for corpora like that data)")
+        detector = ClassifierDetector(model.model)
+        sets = []
+        for option, path in (("--reference-human", self.config.reference_human),
+                             ("--reference-synthetic", self.config.reference_synthetic)):
+            try:
+                texts, _ = read_texts([path], ColumnSpec(text=self.config.text_column))
+            except AuditError as err:
+                raise AuditError(f"{option} {err}") from err
+            if len(texts) < 20:
+                raise AuditError(f"{option} {path}: {len(texts)} texts; calibration needs at least 20")
+            texts = [t[: self.config.max_doc_chars] for t in texts]
+            sets.append(np.concatenate([detector.score(texts[i:i + 1000])["p_synthetic"] for i in range(0, len(texts), 1000)]))
+        return Calibration(ScoreSet.from_scores(sets[0]), ScoreSet.from_scores(sets[1]),
+                           f"reference sets {self.config.reference_human} ({len(sets[0]):,} human) and "
+                           f"{self.config.reference_synthetic} ({len(sets[1]):,} synthetic), scored by the model")
+
+    def _estimate(self) -> dict[str, Any]:
+        scores = ScoreSet.from_histogram(self.merged["classifier"].parts["p_synthetic"].counts)
+        return estimate(scores, self._calibration(), seed=self.config.seed)
+
     def _parts(self) -> list[str]:
         """Every documents part of the finished shards, in corpus order."""
         return [p for i in sorted(self.results) for p in sorted(self.results[i].parts)]
@@ -350,6 +382,7 @@ class Scan:
                 merged = Bundle.from_state(states[0])
                 for state in states[1:]:
                     merged = merged.merge(Bundle.from_state(state))
+                self.merged[detector.name] = merged
                 audit[detector.name] = detector.summarize(merged)
         return audit
 

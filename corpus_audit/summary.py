@@ -22,6 +22,17 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else " " for c in text)
 
 
+def _estimate(section: dict[str, Any], console: Console) -> None:
+    console.print(f"[bold]synthetic fraction: {section['estimate']:.1%}[/bold] "
+                  f"({section['confidence']:.0%} interval {section['ci_low']:.1%} to {section['ci_high']:.1%}, "
+                  f"method {section['method']})")
+    calibration = section["calibration"]
+    console.print(f"  calibrated on {escape(calibration['source'])}; calibration AUROC {calibration['auroc']:.3f}")
+    console.print("  by method: " + ", ".join(f"{name} {m['estimate']:.1%}" for name, m in section["methods"].items()))
+    for warning in section["warnings"]:
+        console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
+
+
 def _repetition(section: dict[str, Any], console: Console) -> None:
     table = Table(title=f"repetition: {section['flagged_documents']:,} documents ({section['flagged_share']:.1%}) "
                         "break a Gopher threshold", title_justify="left", box=None)
@@ -64,6 +75,8 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
                 table.add_row(name.replace("_count", "s"), _fmt(s["mean"]), _fmt(s["quantiles"]["0.5"]),
                               _fmt(s["quantiles"]["0.95"]), _fmt(s["max"]), _fmt(s["total"]))
         console.print(table)
+    if "synthetic_fraction" in audit:
+        _estimate(audit["synthetic_fraction"], console)
     if "repetition" in audit:
         _repetition(audit["repetition"], console)
     if "near_duplicates" in audit:

@@ -41,6 +41,7 @@ FUNCTION_WORDS = ("the", "of", "and", "to", "a", "in", "is", "that", "it", "for"
                   "would", "could", "can", "will", "there", "their", "said", "his", "her", "its", "an", "at", "from",
                   "also", "however", "very", "just")
 PUNCTUATION = (",", ".", ";", ":", "!", "?", '"', "'", "(", "-", "\u2014", "\u2019", "\u201c")
+SCORE_BINS = 10_000  # the p_synthetic histogram the estimator works from (resolution 0.0001)
 _SENTENCE_MARKS = np.frombuffer(b".!?", np.uint8)
 _ASCII_SPACE = np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8)
 _FUNCTION_INDEX = {w: i for i, w in enumerate(FUNCTION_WORDS)}
@@ -228,7 +229,7 @@ class ClassifierDetector(Detector):
 
     def partial(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> Bundle:
         p = scores["p_synthetic"]
-        return Bundle({"p_synthetic": Histogram(0.0, 1.0, 1000).add(p),
+        return Bundle({"p_synthetic": Histogram(0.0, 1.0, SCORE_BINS).add(p),
                        "above_half": Tally().add("documents", len(p)).add("above", int((p > 0.5).sum()))})
 
     def summarize(self, partial: Bundle) -> dict[str, Any]:

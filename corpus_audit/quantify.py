@@ -1,0 +1,143 @@
+"""Quantifiers: the share of machine-written documents from their classifier scores.
+
+Scores come as a `ScoreSet`: distinct values with weights (counts). Each quantifier takes
+the corpus's scores and two calibration sets (scores of known human and known
+machine-written texts from the same detector) and returns the synthetic fraction in
+[0, 1]:
+
+- `cc`: classify and count at 0.5 (the naive baseline; biased by the detector's errors);
+- `acc`: adjusted classify and count, `(cc - fpr) / (tpr - fpr)` with the rates at 0.5
+  measured on the calibration sets (Forman 2008);
+- `pcc` / `pacc`: the same with mean scores instead of counts (Bella et al. 2010);
+- `sld`: the EM prior adjustment of Saerens, Latinne & Decaestecker (2002), on posteriors
+  re-calibrated on the calibration sets with equal class weights (training prior 0.5);
+- `hdy`: HDy (González-Castro et al. 2013), the mixture of the two calibration score
+  histograms closest in Hellinger distance to the corpus histogram, averaged over
+  10, 20, ..., 50 bins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+THRESHOLD = 0.5
+_GRID = np.linspace(0.0, 1.0, 1001)
+
+
+@dataclass(frozen=True)
+class ScoreSet:
+    """Scores in [0, 1] as distinct values and their weights."""
+
+    values: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def from_scores(cls, scores: np.ndarray) -> ScoreSet:
+        return cls(np.asarray(scores, dtype=np.float64), np.ones(len(scores)))
+
+    @classmethod
+    def from_histogram(cls, counts: np.ndarray) -> ScoreSet:
+        """Equal bins over [0, 1]: each non-empty bin becomes its centre."""
+        centres = (np.arange(len(counts)) + 0.5) / len(counts)
+        keep = counts > 0
+        return cls(centres[keep], counts[keep].astype(np.float64))
+
+    @property
+    def size(self) -> float:
+        return float(self.weights.sum())
+
+    def mean(self) -> float:
+        return float(np.average(self.values, weights=self.weights)) if self.size else 0.0
+
+    def share_above(self, threshold: float) -> float:
+        return float(self.weights[self.values > threshold].sum() / self.size) if self.size else 0.0
+
+    def resample(self, rng: np.random.Generator) -> ScoreSet:
+        """A bootstrap resample: as many draws as the set has members, with replacement."""
+        n = int(round(self.size))
+        return ScoreSet(self.values, rng.multinomial(n, self.weights / self.size).astype(np.float64))
+
+
+def _clip(value: float) -> float:
+    return float(min(max(value, 0.0), 1.0))
+
+
+def _adjust(observed: float, on_human: float, on_synthetic: float) -> float:
+    """Solve observed = a * on_synthetic + (1 - a) * on_human for a (clipped to [0, 1])."""
+    spread = on_synthetic - on_human
+    return _clip((observed - on_human) / spread) if spread > 0 else _clip(observed)
+
+
+def cc(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet) -> float:
+    return scores.share_above(THRESHOLD)
+
+
+def acc(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet) -> float:
+    return _adjust(scores.share_above(THRESHOLD), human.share_above(THRESHOLD), synthetic.share_above(THRESHOLD))
+
+
+def pcc(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet) -> float:
+    return scores.mean()
+
+
+def pacc(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet) -> float:
+    return _adjust(scores.mean(), human.mean(), synthetic.mean())
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def platt_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, steps: int = 50) -> tuple[float, float]:
+    """Weighted one-feature logistic regression by Newton's method: P(y=1) = sigmoid(a x + b)."""
+    a = b = 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(a * x + b)))
+        g = w * (p - y)
+        h = w * p * (1 - p) + 1e-12
+        grad = np.array([np.sum(g * x), np.sum(g)])
+        hess = np.array([[np.sum(h * x * x), np.sum(h * x)], [np.sum(h * x), np.sum(h)]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(a), float(b)
+
+
+def sld(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, tolerance: float = 1e-7, iterations: int = 1000) -> float:
+    """EM on the corpus posteriors; the posteriors assume, and the prior starts at, 0.5."""
+    x = _logit(np.r_[human.values, synthetic.values])
+    y = np.r_[np.zeros(len(human.values)), np.ones(len(synthetic.values))]
+    w = np.r_[human.weights / human.size, synthetic.weights / synthetic.size]  # equal class weights
+    a, b = platt_fit(x, y, w)
+    posterior = 1 / (1 + np.exp(-(a * _logit(scores.values) + b)))
+    prior = 0.5
+    for _ in range(iterations):
+        weighted = prior * posterior
+        updated = weighted / (weighted + (1 - prior) * (1 - posterior))
+        new_prior = float(np.average(updated, weights=scores.weights))
+        if abs(new_prior - prior) < tolerance:
+            break
+        prior = new_prior
+    return _clip(prior)
+
+
+def hdy(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, bins: tuple[int, ...] = (10, 20, 30, 40, 50)) -> float:
+    estimates = []
+    for b in bins:
+        edges = np.linspace(0.0, 1.0, b + 1)
+        density = lambda s: np.histogram(s.values, edges, weights=s.weights)[0] / max(s.size, 1)  # noqa: E731
+        test, h, s = density(scores), density(human), density(synthetic)
+        mixture = _GRID[:, None] * s[None, :] + (1 - _GRID[:, None]) * h[None, :]
+        distance = np.sum((np.sqrt(mixture) - np.sqrt(test)[None, :]) ** 2, axis=1)
+        estimates.append(_GRID[int(np.argmin(distance))])
+    return float(np.mean(estimates))
+
+
+QUANTIFIERS: dict[str, Callable[[ScoreSet, ScoreSet, ScoreSet], float]] = {
+    "cc": cc, "acc": acc, "pcc": pcc, "pacc": pacc, "sld": sld, "hdy": hdy,
+}

@@ -1,0 +1,106 @@
+"""Quantifiers and intervals against closed-form truths and hand-worked examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from corpus_audit.estimation import Calibration, estimate
+from corpus_audit.quantify import QUANTIFIERS, ScoreSet, acc, cc, pacc, platt_fit, sld
+from tests.conftest import run, write_parquet
+
+
+def sets(*arrays):
+    return [ScoreSet.from_scores(np.asarray(a, dtype=float)) for a in arrays]
+
+
+def test_acc_and_pacc_by_hand():
+    scores, human, synthetic = sets([0.9, 0.7, 0.3, 0.2, 0.6], [0.2, 0.3, 0.6, 0.1], [0.9, 0.8, 0.4, 0.7])
+    assert cc(scores, human, synthetic) == pytest.approx(0.6)
+    assert acc(scores, human, synthetic) == pytest.approx((0.6 - 0.25) / (0.75 - 0.25))  # 0.7
+    assert pacc(scores, human, synthetic) == pytest.approx((0.54 - 0.3) / (0.7 - 0.3))  # 0.6
+    assert acc(*sets([0.1, 0.1], [0.9, 0.1], [0.9, 0.9])) == 0.0  # clipped below
+
+
+def mixture(rng, fraction, n):
+    k = rng.binomial(n, fraction)
+    return np.r_[rng.beta(6, 2, k), rng.beta(2, 6, n - k)]
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.3, 0.7])
+def test_adjusted_quantifiers_recover_the_fraction_from_known_score_distributions(fraction):
+    rng = np.random.default_rng(int(fraction * 100))
+    human, synthetic = sets(rng.beta(2, 6, 20_000), rng.beta(6, 2, 20_000))
+    scores = ScoreSet.from_scores(mixture(rng, fraction, 50_000))
+    # E[score | synthetic] = 0.75, E[score | human] = 0.25: PCC's bias is known in closed form.
+    assert QUANTIFIERS["pcc"](scores, human, synthetic) == pytest.approx(0.25 + 0.5 * fraction, abs=0.01)
+    for name in ("acc", "pacc", "sld", "hdy"):
+        assert QUANTIFIERS[name](scores, human, synthetic) == pytest.approx(fraction, abs=0.015), name
+
+
+def test_sld_recovers_the_prior_when_the_posterior_model_is_exact():
+    rng = np.random.default_rng(3)
+    # logit(score) ~ N(+1, 1) for synthetic, N(-1, 1) for human: the equal-prior posterior is sigmoid(2 x).
+    to_score = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    human, synthetic = sets(to_score(rng.normal(-1, 1, 20_000)), to_score(rng.normal(1, 1, 20_000)))
+    k = 6_000
+    scores = ScoreSet.from_scores(to_score(np.r_[rng.normal(1, 1, k), rng.normal(-1, 1, 30_000 - k)]))
+    assert sld(scores, human, synthetic) == pytest.approx(0.2, abs=0.01)
+    x = np.log(np.r_[human.values, synthetic.values] / (1 - np.r_[human.values, synthetic.values]))
+    a, b = platt_fit(x, np.r_[np.zeros(20_000), np.ones(20_000)], np.ones(40_000) / 20_000)
+    assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(0.0, abs=0.05)
+
+
+def test_weighted_sets_and_histograms_give_the_same_answers():
+    rng = np.random.default_rng(4)
+    raw = mixture(rng, 0.2, 5000)
+    binned = ScoreSet.from_histogram(np.histogram(raw, np.linspace(0, 1, 10_001))[0])
+    human, synthetic = sets(rng.beta(2, 6, 3000), rng.beta(6, 2, 3000))
+    for name, q in QUANTIFIERS.items():
+        assert q(binned, human, synthetic) == pytest.approx(q(ScoreSet.from_scores(raw), human, synthetic), abs=2e-3), name
+
+
+def test_calibration_auroc_matches_sklearn():
+    rng = np.random.default_rng(5)
+    h, s = np.round(rng.beta(2, 4, 700), 2), np.round(rng.beta(4, 2, 900), 2)  # with ties
+    expected = roc_auc_score(np.r_[np.zeros(700), np.ones(900)], np.r_[h, s])
+    assert Calibration(*sets(h, s), "t").auroc() == pytest.approx(expected)
+
+
+def test_interval_covers_the_truth_near_the_nominal_rate():
+    rng = np.random.default_rng(6)
+    covered = 0
+    repetitions = 60
+    for rep in range(repetitions):
+        calibration = Calibration(*sets(rng.beta(2, 5, 400), rng.beta(5, 2, 400)), "simulated")
+        scores = ScoreSet.from_scores(np.r_[rng.beta(5, 2, 300), rng.beta(2, 5, 1700)])  # exactly 0.15
+        result = estimate(scores, calibration, rounds=60, seed=rep)
+        covered += result["ci_low"] <= 0.15 <= result["ci_high"]
+    assert 0.85 <= covered / repetitions <= 1.0  # nominal 0.95; binomial sd about 0.03
+
+
+def test_poor_separation_is_said_in_words_and_widens_the_interval():
+    rng = np.random.default_rng(7)
+    same = lambda n: rng.beta(3, 3, n)  # noqa: E731
+    result = estimate(ScoreSet.from_scores(same(2000)), Calibration(*sets(same(500), same(500)), "t"), rounds=40)
+    assert result["calibration"]["auroc"] < 0.75
+    assert any("separates the calibration sets poorly" in w for w in result["warnings"])
+    adjusted = [result["methods"][m] for m in ("acc", "pacc", "sld", "hdy")]
+    assert result["ci_low"] == min(m["ci_low"] for m in adjusted)
+    assert result["ci_high"] == max(m["ci_high"] for m in adjusted)
+
+
+def test_scan_reports_the_estimate_with_calibration_from_reference_sets(tmp_path):
+    human_texts = [f"the old mill by the river kept its wheel turning in year {i} and nobody minded" for i in range(40)]
+    machine_texts = [f"Moreover, it is crucial to delve into the vibrant tapestry of topic {i}, furthermore." for i in range(40)]
+    corpus = write_parquet(tmp_path / "c.parquet", human_texts[:30] + machine_texts[:10])
+    h = write_parquet(tmp_path / "h.parquet", human_texts[10:])
+    s = write_parquet(tmp_path / "s.parquet", machine_texts[10:])
+    default = run(tmp_path, corpus, out=tmp_path / "a")["synthetic_fraction"]
+    assert {"estimate", "ci_low", "ci_high", "confidence", "method", "methods", "calibration"} <= set(default)
+    assert "cross-validated scores of model 'default-reference-v1'" in default["calibration"]["source"]
+    referenced = run(tmp_path, corpus, out=tmp_path / "b", reference_human=str(h), reference_synthetic=str(s))
+    section = referenced["synthetic_fraction"]
+    assert section["calibration"]["human"] == 30 and section["calibration"]["synthetic"] == 30
+    assert section["ci_low"] <= section["estimate"] <= section["ci_high"]
