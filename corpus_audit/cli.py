@@ -127,8 +127,7 @@ def scan(
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
 ) -> None:
     """Scan a corpus and write the audit to --out."""
-    _not_yet({"--by": by is not None,
-              "--engine dask": engine is Engine.dask, "--scheduler": scheduler is not None,
+    _not_yet({"--engine dask": engine is Engine.dask, "--scheduler": scheduler is not None,
               "--generations": generations is not None, "--regime": regime is not None, "--fail-on": bool(fail_on)})
 
     def body() -> None:
@@ -137,7 +136,7 @@ def scan(
             options["workers"] = workers
         config = ScanConfig(
             inputs=tuple(inputs), out=out, format=None if format is None else format.value, text_column=text_column,
-            id_column=id_column, sample=sample, sample_fraction=sample_fraction, seed=seed,
+            id_column=id_column, by=by, sample=sample, sample_fraction=sample_fraction, seed=seed,
             max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold, against=against,
             model=None if model is None else str(model), reference_human=reference_human,
             reference_synthetic=reference_synthetic, on_error=on_error.value, resume=resume, **options)

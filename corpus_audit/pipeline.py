@@ -34,8 +34,10 @@ from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, 
 from corpus_audit.run_state import RunState, ShardResult
 from corpus_audit.sampling import Sampler, choose_exact
 from corpus_audit.sources import resolve_sources
-from detectors import Bundle, Detector, MinHashDetector, default_detectors
-from detectors.classifier import ClassifierDetector
+from detectors import Bundle, Detector, Histogram, MinHashDetector, default_detectors
+from detectors.classifier import SCORE_BINS, ClassifierDetector
+
+MAX_STRATA = 1000
 
 
 class ProgressSink(Protocol):
@@ -62,6 +64,7 @@ class _ShardWork:
 
     result: ShardResult
     partials: dict[str, Bundle] = field(default_factory=dict)
+    strata: dict[str, Histogram] = field(default_factory=dict)
     outstanding: int = 0
     read_all: bool = False
 
@@ -118,7 +121,7 @@ class Scan:
                 self._scan_shards(todo, engine, sampler)
             audit = self._assemble(shards, population, resumed)
             if self.model is not None and "classifier" in self.merged:
-                audit["synthetic_fraction"] = self._estimate()
+                self._estimate(audit)
             scanned = time.perf_counter()
             for detector in self.detectors:
                 if isinstance(detector, MinHashDetector):
@@ -216,6 +219,8 @@ class Scan:
         for detector_name, partial in scored.partials.items():
             previous = work.partials.get(detector_name)
             work.partials[detector_name] = partial if previous is None else previous.merge(partial)
+        if batch.strata is not None and "p_synthetic" in scored.columns:
+            self._add_strata(work.strata, batch.strata, scored.columns["p_synthetic"])
         work.outstanding -= 1
         self.progress.advance(len(batch))
         self._maybe_complete(work)
@@ -223,6 +228,7 @@ class Scan:
     def _maybe_complete(self, work: _ShardWork) -> None:
         if work.read_all and work.outstanding == 0:
             work.result.partials = {k: v.to_state() for k, v in work.partials.items()}
+            work.result.strata = {k: v.to_state() for k, v in work.strata.items()}
             self.state.finish_shard(work.result)
             self.results[work.result.index] = work.result
             self.progress.shard_done()
@@ -242,6 +248,30 @@ class Scan:
             for column in detector.columns:
                 data[column.name] = pa.array(scored.columns[column.name], column.type)
         return pa.table(data)
+
+    def _add_strata(self, strata: dict[str, Histogram], values: list[str | None], scores: np.ndarray) -> None:
+        """Add a batch's scores to the histogram of each --by value."""
+        labels = np.asarray(["(null)" if v is None else v for v in values], dtype=object)
+        for value in sorted(set(labels.tolist())):
+            strata.setdefault(value, Histogram(0.0, 1.0, SCORE_BINS)).add(scores[labels == value])
+        if len(strata) > MAX_STRATA:
+            raise AuditError(f"--by {self.config.by}: more than {MAX_STRATA:,} distinct values; "
+                             "choose a column with fewer (a source, a domain, a year)")
+
+    def _strata(self, calibration: Calibration) -> list[dict[str, Any]]:
+        merged: dict[str, Histogram] = {}
+        for i in sorted(self.results):
+            for value, state in self.results[i].strata.items():
+                histogram = Histogram.from_state(state)
+                merged[value] = histogram if value not in merged else merged[value].merge(histogram)
+        if len(merged) > MAX_STRATA:
+            raise AuditError(f"--by {self.config.by}: more than {MAX_STRATA:,} distinct values")
+        rows = []
+        for value, histogram in sorted(merged.items(), key=lambda kv: (-kv[1].count, kv[0])):
+            result = estimate(ScoreSet.from_histogram(histogram.counts), calibration, seed=self.config.seed)
+            rows.append({"value": value, "documents": histogram.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high")},
+                         "warnings": result["warnings"]})
+        return rows
 
     def _calibration(self) -> Calibration:
         """The model's cross-validated scores, or the reference sets scored by the model."""
@@ -266,9 +296,12 @@ class Scan:
                            f"reference sets {self.config.reference_human} ({len(sets[0]):,} human) and "
                            f"{self.config.reference_synthetic} ({len(sets[1]):,} synthetic), scored by the model")
 
-    def _estimate(self) -> dict[str, Any]:
+    def _estimate(self, audit: dict[str, Any]) -> None:
+        calibration = self._calibration()
         scores = ScoreSet.from_histogram(self.merged["classifier"].parts["p_synthetic"].counts)
-        return estimate(scores, self._calibration(), seed=self.config.seed)
+        audit["synthetic_fraction"] = estimate(scores, calibration, seed=self.config.seed)
+        if self.config.by is not None:
+            audit["strata"] = self._strata(calibration)
 
     def _parts(self) -> list[str]:
         """Every documents part of the finished shards, in corpus order."""

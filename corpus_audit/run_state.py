@@ -33,6 +33,7 @@ class ShardResult:
     bytes: int = 0
     parts: list[str] = field(default_factory=list)
     partials: dict[str, Any] = field(default_factory=dict)  # detector name -> partial state
+    strata: dict[str, Any] = field(default_factory=dict)  # --by value -> p_synthetic histogram state
 
     def skip(self, reason: str, amount: int) -> None:
         if amount:

@@ -77,6 +77,16 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
         console.print(table)
     if "synthetic_fraction" in audit:
         _estimate(audit["synthetic_fraction"], console)
+    if audit.get("strata"):
+        table = Table(title=f"by {escape(str(audit['config']['by']))}", title_justify="left", box=None)
+        for header in ("value", "documents", "estimate", "95% interval"):
+            table.add_column(header, justify="left" if header == "value" else "right")
+        for row in audit["strata"][:15]:
+            table.add_row(escape(_printable(str(row["value"])[:40])), f"{row['documents']:,}", f"{row['estimate']:.1%}",
+                          f"{row['ci_low']:.1%} to {row['ci_high']:.1%}")
+        console.print(table)
+        if len(audit["strata"]) > 15:
+            console.print(f"  ... {len(audit['strata']) - 15:,} more values in audit.json")
     if "repetition" in audit:
         _repetition(audit["repetition"], console)
     if "near_duplicates" in audit:

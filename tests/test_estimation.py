@@ -104,3 +104,19 @@ def test_scan_reports_the_estimate_with_calibration_from_reference_sets(tmp_path
     section = referenced["synthetic_fraction"]
     assert section["calibration"]["human"] == 30 and section["calibration"]["synthetic"] == 30
     assert section["ci_low"] <= section["estimate"] <= section["ci_high"]
+
+
+def test_by_estimates_each_stratum(tmp_path):
+    human_texts = [f"the old mill by the river kept its wheel turning in year {i} and nobody minded" for i in range(60)]
+    machine_texts = [f"Moreover, it is crucial to delve into the vibrant tapestry of topic {i}, furthermore." for i in range(60)]
+    corpus = write_parquet(tmp_path / "c.parquet", human_texts[:25] + machine_texts[:15],
+                           site=["plain"] * 25 + ["fancy"] * 15)
+    h = write_parquet(tmp_path / "h.parquet", human_texts[25:])
+    s = write_parquet(tmp_path / "s.parquet", machine_texts[25:])
+    audit = run(tmp_path, corpus, by="site", reference_human=str(h), reference_synthetic=str(s))
+    strata = {row["value"]: row for row in audit["strata"]}
+    assert [row["value"] for row in audit["strata"]] == ["plain", "fancy"]  # largest first
+    assert strata["plain"]["documents"] == 25 and strata["fancy"]["documents"] == 15
+    assert strata["fancy"]["estimate"] > 0.8 and strata["plain"]["estimate"] < 0.2
+    for row in audit["strata"]:
+        assert row["ci_low"] <= row["estimate"] <= row["ci_high"]
