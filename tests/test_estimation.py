@@ -8,7 +8,10 @@ from sklearn.metrics import roc_auc_score
 
 from corpus_audit.estimation import Calibration, estimate
 from corpus_audit.quantify import QUANTIFIERS, ScoreSet, acc, cc, pacc, platt_fit, sld
+from corpus_audit import model_store
+from corpus_audit.training import TrainingOptions, train
 from tests.conftest import run, write_parquet
+from tests.test_classifier import labelled
 
 
 def sets(*arrays):
@@ -107,16 +110,21 @@ def test_scan_reports_the_estimate_with_calibration_from_reference_sets(tmp_path
 
 
 def test_by_estimates_each_stratum(tmp_path):
-    human_texts = [f"the old mill by the river kept its wheel turning in year {i} and nobody minded" for i in range(60)]
-    machine_texts = [f"Moreover, it is crucial to delve into the vibrant tapestry of topic {i}, furthermore." for i in range(60)]
-    corpus = write_parquet(tmp_path / "c.parquet", human_texts[:25] + machine_texts[:15],
-                           site=["plain"] * 25 + ["fancy"] * 15)
-    h = write_parquet(tmp_path / "h.parquet", human_texts[25:])
-    s = write_parquet(tmp_path / "s.parquet", machine_texts[25:])
-    audit = run(tmp_path, corpus, by="site", reference_human=str(h), reference_synthetic=str(s))
+    texts, labels, groups = labelled(200, seed=8)  # two styles a small model separates well
+    result = train(texts, labels, groups, TrainingOptions(folds=3))
+    model_store.save(tmp_path / "model", result.model, result.cv_human, result.cv_synthetic)
+    fresh, fresh_labels, _ = labelled(160, seed=9)
+    human = [t for t, y in zip(fresh, fresh_labels) if y == 0]
+    machine = [t for t, y in zip(fresh, fresh_labels) if y == 1]
+    corpus = write_parquet(tmp_path / "c.parquet", human[:50] + machine[:30], site=["plain"] * 50 + ["fancy"] * 30)
+    h = write_parquet(tmp_path / "h.parquet", human[50:])
+    s = write_parquet(tmp_path / "s.parquet", machine[30:])
+    audit = run(tmp_path, corpus, by="site", model=str(tmp_path / "model"), reference_human=str(h),
+                reference_synthetic=str(s))
     strata = {row["value"]: row for row in audit["strata"]}
     assert [row["value"] for row in audit["strata"]] == ["plain", "fancy"]  # largest first
-    assert strata["plain"]["documents"] == 25 and strata["fancy"]["documents"] == 15
-    assert strata["fancy"]["estimate"] > 0.8 and strata["plain"]["estimate"] < 0.2
+    assert strata["plain"]["documents"] == 50 and strata["fancy"]["documents"] == 30
+    assert strata["fancy"]["estimate"] > 0.9 and strata["plain"]["estimate"] < 0.1
     for row in audit["strata"]:
         assert row["ci_low"] <= row["estimate"] <= row["ci_high"]
+    assert audit["synthetic_fraction"]["ci_low"] <= 30 / 80 <= audit["synthetic_fraction"]["ci_high"]
