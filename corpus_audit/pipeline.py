@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from corpus_audit import __version__, atomic, model_store
 from corpus_audit.config import ScanConfig

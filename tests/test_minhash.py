@@ -157,7 +157,7 @@ def corpus_with_planted_duplicates(tmp_path):
 def test_scan_same_clusters_with_any_workers_and_shard_order(tmp_path):
     paths = corpus_with_planted_duplicates(tmp_path)
     one = run(tmp_path, *paths, out=tmp_path / "one", workers=1, batch_size=8)
-    two = run(tmp_path, *reversed(paths), out=tmp_path / "two", workers=2, batch_size=8)
+    run(tmp_path, *reversed(paths), out=tmp_path / "two", workers=2, batch_size=8)
 
     def mapping(out):
         table = pq.read_table(out / "documents").to_pydict()

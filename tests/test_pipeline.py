@@ -60,8 +60,8 @@ def test_workers_do_not_change_output_bytes(tmp_path, shard_dir):
 
 def test_sample_n_is_exact_uniform_and_seeded(tmp_path, shard_dir):
     a = run(tmp_path, shard_dir, out=tmp_path / "a", sample=30, seed=1)
-    b = run(tmp_path, shard_dir, out=tmp_path / "b", sample=30, seed=1)
-    c = run(tmp_path, shard_dir, out=tmp_path / "c", sample=30, seed=2)
+    run(tmp_path, shard_dir, out=tmp_path / "b", sample=30, seed=1)
+    run(tmp_path, shard_dir, out=tmp_path / "c", sample=30, seed=2)
     ids = lambda name: documents(tmp_path / name).column("doc_id").to_pylist()  # noqa: E731
     assert len(ids("a")) == 30 and ids("a") == ids("b") and ids("a") != ids("c")
     assert a["input"]["sampling"] == {"mode": "count", "requested": 30, "seed": 1, "population": 120, "sampled": 30}
