@@ -37,11 +37,16 @@ def write_json(path: Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
-def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """An uncompressed .npz (loadable with allow_pickle=False)."""
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An uncompressed .npz in memory (the same bytes for the same arrays)."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An uncompressed .npz (loadable with allow_pickle=False)."""
+    write_bytes(path, npz_bytes(arrays))
 
 
 def write_parquet(path: Path, table: pa.Table) -> None:

@@ -219,8 +219,7 @@ def evaluate(
         stored = model_store.load(model)
         data = read_labelled(human, synthetic, text_column, group_column)
         detector = ClassifierDetector(stored.model)
-        scores = np.concatenate([detector.score(data.texts[i:i + 1000])["p_synthetic"]
-                                 for i in range(0, len(data.texts), 1000)])
+        scores = detector.probabilities(data.texts)
         report: dict[str, Any] = {"model": stored.model.metadata.get("name"), "model_path": stored.path,
                                   "overall": detector_metrics(scores[data.labels == 0], scores[data.labels == 1])}
         _print_metrics("overall", report["overall"], console)

@@ -44,17 +44,11 @@ def default_model_path() -> Path:
     return Path(str(resources.files("corpus_audit") / "models" / "default"))
 
 
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
 def save(directory: Path, model: ClassifierModel, cv_human: np.ndarray, cv_synthetic: np.ndarray) -> None:
     """Write a model directory (deterministic bytes for the same model)."""
     directory.mkdir(parents=True, exist_ok=True)
-    weights = _npz_bytes(model.arrays())
-    cv = _npz_bytes({"human": cv_human.astype(np.float64), "synthetic": cv_synthetic.astype(np.float64)})
+    weights = atomic.npz_bytes(model.arrays())
+    cv = atomic.npz_bytes({"human": cv_human.astype(np.float64), "synthetic": cv_synthetic.astype(np.float64)})
     atomic.write_bytes(directory / "weights.npz", weights)
     atomic.write_bytes(directory / "cv_scores.npz", cv)
     atomic.write_json(directory / "model.json", {

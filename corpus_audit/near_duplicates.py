@@ -22,6 +22,7 @@ set; they do not merge corpus clusters.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,14 +191,14 @@ def summarize_clusters(documents: Path, parts: list[str], clusters: Clusters, to
     """Representatives of every cluster and the members of the largest, reading ids part by part."""
     member = clusters.in_cluster()
     representatives: dict[int, str] = {}
-    for ids, labels in _clustered_ids(documents, parts, clusters.labels, member, ["doc_id"]):
-        for doc_id, label in zip(ids["doc_id"], labels):
+    for ids, index in selected_rows(documents, parts, member, ["doc_id"]):
+        for doc_id, label in zip(ids["doc_id"], clusters.labels[index].tolist()):
             if label not in representatives or doc_id < representatives[label]:
                 representatives[label] = doc_id
     order = sorted(representatives.items(), key=lambda kv: (-int(clusters.sizes[kv[0]]), kv[1]))[:top]
     wanted = {label: ([], None) for label, _ in order}
-    for ids, labels in _clustered_ids(documents, parts, clusters.labels, member, ["doc_id", "source", "row"]):
-        for doc_id, source, row, label in zip(ids["doc_id"], ids["source"], ids["row"], labels):
+    for ids, index in selected_rows(documents, parts, member, ["doc_id", "source", "row"]):
+        for doc_id, source, row, label in zip(ids["doc_id"], ids["source"], ids["row"], clusters.labels[index].tolist()):
             if label in wanted:
                 found, first = wanted[label]
                 if len(found) < 5:
@@ -206,44 +207,35 @@ def summarize_clusters(documents: Path, parts: list[str], clusters: Clusters, to
     return ClusterSummary(representatives, [(label, rep, *wanted[label]) for label, rep in order])
 
 
-def _clustered_ids(documents: Path, parts: list[str], labels: np.ndarray, member: np.ndarray, columns: list[str]):
-    """Per part: the id columns and component labels of its documents that are in a cluster."""
+def _part_ranges(documents: Path, parts: list[str]) -> Iterator[tuple[str, int, int]]:
+    """(part, corpus position of its first document, its number of documents), from metadata."""
     offset = 0
     for part in parts:
-        table = pq.read_table(documents / part, columns=columns)
-        rows = np.flatnonzero(member[offset:offset + table.num_rows])
-        if rows.size:
-            yield table.take(rows).to_pydict(), labels[offset + rows].tolist()
-        offset += table.num_rows
+        rows = pq.ParquetFile(documents / part).metadata.num_rows
+        yield part, offset, rows
+        offset += rows
+
+
+def selected_rows(documents: Path, parts: list[str], selected: np.ndarray,
+                  columns: list[str]) -> Iterator[tuple[dict[str, list], np.ndarray]]:
+    """Per part holding any: the columns of the selected documents, and their corpus positions."""
+    for part, offset, rows in _part_ranges(documents, parts):
+        inside = np.flatnonzero(selected[offset:offset + rows])
+        if inside.size:
+            yield pq.read_table(documents / part, columns=columns).take(inside).to_pydict(), offset + inside
 
 
 def label_documents(documents: Path, parts: list[str], clusters: Clusters, representatives: dict[int, str],
                     reference_ids: list[str] | None) -> None:
     """Rewrite each documents part with `near_dup_cluster` (and `matches_reference` with --against)."""
     member = clusters.in_cluster()
-    offset = 0
-    for part in parts:
+    for part, offset, rows in _part_ranges(documents, parts):
         table = pq.read_table(documents / part)
         table = table.drop_columns([c for c in ("near_dup_cluster", "matches_reference") if c in table.column_names])
-        rows = range(offset, offset + table.num_rows)
         table = table.append_column("near_dup_cluster", pa.array(
-            [representatives[clusters.labels[i]] if member[i] else None for i in rows], pa.string()))
+            [representatives[clusters.labels[i]] if member[i] else None for i in range(offset, offset + rows)], pa.string()))
         if reference_ids is not None:
-            matched = clusters.reference_match[offset:offset + table.num_rows].tolist()
+            matched = clusters.reference_match[offset:offset + rows].tolist()
             table = table.append_column("matches_reference", pa.array(
                 [reference_ids[m] if m >= 0 else None for m in matched], pa.string()))
         atomic.write_parquet(documents / part, table)
-        offset += table.num_rows
-
-
-def summarize_matches(documents: Path, parts: list[str], indices: np.ndarray) -> list[str]:
-    """The doc_ids of the documents at these corpus positions (few, in ascending order)."""
-    found: list[str] = []
-    offset = 0
-    for part in parts:
-        rows = pq.ParquetFile(documents / part).metadata.num_rows
-        inside = indices[(indices >= offset) & (indices < offset + rows)] - offset
-        if inside.size:
-            found += pq.read_table(documents / part, columns=["doc_id"]).column("doc_id").take(inside).to_pylist()
-        offset += rows
-    return found

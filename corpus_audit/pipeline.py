@@ -27,7 +27,7 @@ from corpus_audit.engines import LocalEngine, ScoredBatch
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.estimation import Calibration, estimate
 from corpus_audit.model_store import StoredModel
-from corpus_audit.near_duplicates import NearDuplicateJoin, label_documents, summarize_clusters, summarize_matches
+from corpus_audit.near_duplicates import NearDuplicateJoin, label_documents, selected_rows, summarize_clusters
 from corpus_audit.quantify import ScoreSet
 from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, group_shards, read_texts
 from corpus_audit.run_state import RunState, ShardResult
@@ -253,7 +253,10 @@ class Scan:
         labels = np.asarray(["(null)" if v is None else v for v in values], dtype=object)
         for value in sorted(set(labels.tolist())):
             strata.setdefault(value, Histogram(0.0, 1.0, SCORE_BINS)).add(scores[labels == value])
-        if len(strata) > MAX_STRATA:
+        self._check_strata(len(strata))
+
+    def _check_strata(self, count: int) -> None:
+        if count > MAX_STRATA:
             raise AuditError(f"--by {self.config.by}: more than {MAX_STRATA:,} distinct values; "
                              "choose a column with fewer (a source, a domain, a year)")
 
@@ -263,8 +266,7 @@ class Scan:
             for value, state in self.results[i].strata.items():
                 histogram = Histogram.from_state(state)
                 merged[value] = histogram if value not in merged else merged[value].merge(histogram)
-        if len(merged) > MAX_STRATA:
-            raise AuditError(f"--by {self.config.by}: more than {MAX_STRATA:,} distinct values")
+        self._check_strata(len(merged))
         rows = []
         for value, histogram in sorted(merged.items(), key=lambda kv: (-kv[1].count, kv[0])):
             result = estimate(ScoreSet.from_histogram(histogram.counts), calibration, seed=self.config.seed)
@@ -289,8 +291,7 @@ class Scan:
                 raise AuditError(f"{option} {err}") from err
             if len(texts) < 20:
                 raise AuditError(f"{option} {path}: {len(texts)} texts; calibration needs at least 20")
-            texts = [t[: self.config.max_doc_chars] for t in texts]
-            sets.append(np.concatenate([detector.score(texts[i:i + 1000])["p_synthetic"] for i in range(0, len(texts), 1000)]))
+            sets.append(detector.probabilities([t[: self.config.max_doc_chars] for t in texts]))
         return Calibration(ScoreSet.from_scores(sets[0]), ScoreSet.from_scores(sets[1]),
                            f"reference sets {self.config.reference_human} ({len(sets[0]):,} human) and "
                            f"{self.config.reference_synthetic} ({len(sets[1]):,} synthetic), scored by the model")
@@ -354,7 +355,9 @@ class Scan:
         }
         if self.config.against:
             matched = np.flatnonzero(clusters.reference_match >= 0)
-            examples = summarize_matches(self.state.documents, parts, matched[:10])
+            first = np.zeros(len(clusters.reference_match), dtype=bool)
+            first[matched[:10]] = True
+            examples = [doc_id for ids, _ in selected_rows(self.state.documents, parts, first, ["doc_id"]) for doc_id in ids["doc_id"]]
             section["against"] = {
                 "path": self.config.against, "reference_documents": len(reference_ids),
                 "matched_documents": len(matched), "matched_fraction": len(matched) / scanned if scanned else 0.0,

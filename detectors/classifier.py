@@ -227,6 +227,12 @@ class ClassifierDetector(Detector):
     def score(self, texts: Sequence[str]) -> Mapping[str, np.ndarray]:
         return {"p_synthetic": platt(self.decision(texts), self.model.platt_a, self.model.platt_b).astype(np.float32)}
 
+    def probabilities(self, texts: Sequence[str], batch_size: int = 1000) -> np.ndarray:
+        """`p_synthetic` of any number of texts, scored batch by batch to bound memory."""
+        if not texts:
+            return np.empty(0, dtype=np.float32)
+        return np.concatenate([self.score(texts[i:i + batch_size])["p_synthetic"] for i in range(0, len(texts), batch_size)])
+
     def partial(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> Bundle:
         p = scores["p_synthetic"]
         return Bundle({"p_synthetic": Histogram(0.0, 1.0, SCORE_BINS).add(p),
