@@ -11,6 +11,10 @@ documents reuse texts (drawn with replacement); the bootstrap treats documents a
 independent, so reuse makes the measured coverage lower than on a corpus of distinct
 documents. Sizes up to ~600 are drawn without replacement and show coverage without it.
 
+The word-occurrence mixture MLE (`occurrence_mle`, no classifier) is fitted on the
+calibration half's texts (its reference sets) and run on the same test corpora, with its
+interval from the corpus and the reference-profile bootstrap replicates.
+
     python benchmarks/estimation_accuracy.py --repetitions 40 --rounds 100
 """
 
@@ -26,9 +30,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classifier_accuracy import REFERENCE, load_reference  # noqa: E402
 
-from corpus_audit.estimation import Calibration, estimate  # noqa: E402
+from corpus_audit.estimation import Calibration, estimate, occurrence_interval  # noqa: E402
 from corpus_audit.quantify import QUANTIFIERS, ScoreSet  # noqa: E402
 from corpus_audit.training import TrainingOptions, train  # noqa: E402
+from detectors import Bundle, Histogram  # noqa: E402
+from detectors.occurrence import LLR_BINS, LLR_LIMIT, WordOccurrenceDetector  # noqa: E402
 
 FRACTIONS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -44,21 +50,30 @@ def main() -> None:
     scores = train(texts, data["y"], data["source_id"].tolist(), TrainingOptions()).cv_probability
     sources = np.unique(data["source_id"])
     rng = np.random.default_rng(0)
-    results = {size: {m: [] for m in QUANTIFIERS} for size in args.sizes}
+    methods = [*QUANTIFIERS, "occurrence_mle"]
+    results = {size: {m: [] for m in methods} for size in args.sizes}
     for rep in range(args.repetitions):
         calibration_sources = set(rng.choice(sources, len(sources) // 2, replace=False).tolist())
         in_calibration = np.fromiter((s in calibration_sources for s in data["source_id"]), bool, len(scores))
         human, synthetic = data["y"] == 0, data["y"] == 1
         calibration = Calibration(ScoreSet.from_scores(scores[in_calibration & human]),
                                   ScoreSet.from_scores(scores[in_calibration & synthetic]), "reference half")
-        pool_h, pool_s = scores[~in_calibration & human], scores[~in_calibration & synthetic]
+        pool_h, pool_s = np.flatnonzero(~in_calibration & human), np.flatnonzero(~in_calibration & synthetic)
+        detector = WordOccurrenceDetector.fit([texts[i] for i in np.flatnonzero(in_calibration & human)],
+                                              [texts[i] for i in np.flatnonzero(in_calibration & synthetic)], seed=rep)
+        ratios = np.zeros((len(texts), detector.replicates + 1))
+        test = np.flatnonzero(~in_calibration)
+        ratios[test] = detector.ratios([texts[i] for i in test])
         for size in args.sizes:
             for f in FRACTIONS:
                 k = int(round(f * size))
                 reuse = k > len(pool_s) or size - k > len(pool_h)  # too few texts: draw with replacement
                 corpus = np.r_[rng.choice(pool_s, k, replace=reuse), rng.choice(pool_h, size - k, replace=reuse)]
-                counts = np.histogram(corpus, np.linspace(0, 1, 10_001))[0]
-                result = estimate(ScoreSet.from_histogram(counts), calibration, rounds=args.rounds, seed=rep)
+                counts = np.histogram(scores[corpus], np.linspace(0, 1, 10_001))[0]
+                occurrence = Bundle({f"llr_{j}": Histogram(-LLR_LIMIT, LLR_LIMIT, LLR_BINS).add(ratios[corpus, j])
+                                     for j in range(ratios.shape[1])})
+                result = estimate(ScoreSet.from_histogram(counts), calibration, rounds=args.rounds, seed=rep,
+                                  independent={"occurrence_mle": occurrence_interval(occurrence, args.rounds, seed=rep)})
                 for m, r in result["methods"].items():
                     results[size][m].append((f, r["estimate"], r["ci_low"] <= f <= r["ci_high"]))
         print(f"repetition {rep + 1}/{args.repetitions} done", file=sys.stderr, flush=True)

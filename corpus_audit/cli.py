@@ -186,8 +186,7 @@ def train(
         if group_column is None:
             console.print("note: no --group-column; texts are split one by one, which inflates the scores when "
                           "machine texts continue human ones", style="yellow")
-        provenance = {"name": out.name, "human": human, "synthetic": synthetic, "group_column": group_column,
-                      "data_sha256": data.fingerprint()}
+        provenance = {"name": out.name, "human": human, "synthetic": synthetic, "group_column": group_column}
         result = fit(data.texts, data.labels, data.groups, TrainingOptions(folds=folds, seed=seed), provenance)
         model_store.save(out, result.model, result.cv_human, result.cv_synthetic)
         _print_metrics(f"grouped {result.metrics['folds']}-fold CV", result.metrics["grouped_cv"], console)
@@ -203,16 +202,19 @@ def evaluate(
     human: Annotated[str, typer.Option(help="Human-written texts.", show_default=False)],
     synthetic: Annotated[str, typer.Option(help="Machine-written texts.", show_default=False)],
     model: Annotated[Path | None, typer.Option(help="Model directory [default: the shipped model].")] = None,
-    group_column: Annotated[str | None, typer.Option(help="Also report per value of this column.")] = None,
+    group_column: Annotated[str | None, typer.Option(help="Also report per value of this column, and keep its values together when splitting for mixtures.")] = None,
     text_column: Annotated[str | None, typer.Option(help="Column holding the text.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the mixture draws.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON to stdout.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
 ) -> None:
-    """Measure a detector model on labelled texts: AUROC and TPR at 1% and 5% FPR."""
+    """Measure a detector model on labelled texts: AUROC, TPR at 1% and 5% FPR, and the
+    synthetic-fraction estimate's error on mixtures made from the two sets."""
     def body() -> None:
         from corpus_audit import model_store
         from corpus_audit.labelled import read_labelled
         from corpus_audit.metrics import detector_metrics
+        from corpus_audit.mixtures import mixture_errors
         from detectors.classifier import ClassifierDetector
 
         console = Console(stderr=json_output, highlight=False)
@@ -223,6 +225,17 @@ def evaluate(
         report: dict[str, Any] = {"model": stored.model.metadata.get("name"), "model_path": stored.path,
                                   "overall": detector_metrics(scores[data.labels == 0], scores[data.labels == 1])}
         _print_metrics("overall", report["overall"], console)
+        try:
+            report["mixtures"] = mixture_errors(scores, data.labels, data.groups, seed=seed)
+        except ValueError as err:
+            raise AuditError(f"estimate error on mixtures: {err}") from err
+        mixtures = report["mixtures"]
+        console.print(f"estimate error on mixtures of {mixtures['mixture_documents']:,} documents "
+                      f"(fractions {', '.join(f'{f:g}' for f in mixtures['fractions'])}; {mixtures['repetitions']} "
+                      "half/half splits):")
+        for name, m in mixtures["methods"].items():
+            console.print(f"  {name:>5}: mean {100 * m['mean_abs_error']:.2f} points, max {100 * m['max_abs_error']:.2f}, "
+                          f"95% interval coverage {m['coverage_95']:.2f}")
         if data.groups is not None:
             groups = np.asarray(data.groups)
             report["groups"] = {}

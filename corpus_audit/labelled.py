@@ -17,11 +17,14 @@ class LabelledSet:
     labels: np.ndarray  # 0 human, 1 synthetic
     groups: list[str] | None  # the --group-column value of each text
 
-    def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        for text, label in zip(self.texts, self.labels.tolist()):
-            digest.update(f"{label}\x00{text}\x00".encode("utf-8", "surrogatepass"))
-        return digest.hexdigest()
+
+
+def fingerprint(texts: list[str], labels: np.ndarray) -> str:
+    """SHA-256 of the labelled texts in order: the training data a model records it was fitted on."""
+    digest = hashlib.sha256()
+    for text, label in zip(texts, labels.tolist()):
+        digest.update(f"{label}\x00{text}\x00".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
 
 
 def read_labelled(human: str, synthetic: str, text_column: str | None, group_column: str | None) -> LabelledSet:

@@ -20,12 +20,13 @@ from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from corpus_audit import __version__, atomic, model_store
 from corpus_audit.config import ScanConfig
 from corpus_audit.engines import LocalEngine, ScoredBatch
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.estimation import Calibration, estimate
+from corpus_audit.estimation import Calibration, estimate, occurrence_interval
 from corpus_audit.model_store import StoredModel
 from corpus_audit.near_duplicates import NearDuplicateJoin, label_documents, selected_rows, summarize_clusters
 from corpus_audit.quantify import ScoreSet
@@ -35,6 +36,7 @@ from corpus_audit.sampling import Sampler, choose_exact
 from corpus_audit.sources import resolve_sources
 from detectors import Bundle, Detector, Histogram, MinHashDetector, default_detectors
 from detectors.classifier import SCORE_BINS, ClassifierDetector
+from detectors.occurrence import WordOccurrenceDetector
 
 MAX_STRATA = 1000
 
@@ -88,9 +90,12 @@ class Scan:
                  progress: ProgressSink | None = None) -> None:
         self.config = config
         self.model: StoredModel | None = None
+        self.references = self._read_references()
         if detectors is None:
             self.model = model_store.load(None if config.model is None else Path(config.model))
             detectors = [*default_detectors(config.near_dup_threshold), ClassifierDetector(self.model.model)]
+            if self.references is not None:
+                detectors.append(WordOccurrenceDetector.fit(*self.references, seed=config.seed))
         self.detectors = list(detectors)
         self.progress = progress or _Silent()
         self.columns = ColumnSpec(config.text_column, config.id_column, config.by)
@@ -125,6 +130,8 @@ class Scan:
             for detector in self.detectors:
                 if isinstance(detector, MinHashDetector):
                     audit["near_duplicates"] = self._near_duplicates(detector, shards)
+                    if "synthetic_fraction" in audit:
+                        self._composition(audit["synthetic_fraction"])
             finished = time.perf_counter()
             audit["timing"] = {"seconds": round(finished - started, 3), "scan_seconds": round(scanned - started, 3),
                                "join_seconds": round(finished - scanned, 3),
@@ -274,14 +281,10 @@ class Scan:
                          "warnings": result["warnings"]})
         return rows
 
-    def _calibration(self) -> Calibration:
-        """The model's cross-validated scores, or the reference sets scored by the model."""
-        model = self.model
+    def _read_references(self) -> tuple[list[str], list[str]] | None:
+        """The --reference-human and --reference-synthetic texts (truncated like the corpus's), if given."""
         if self.config.reference_human is None:
-            return Calibration(ScoreSet.from_scores(model.cv_human), ScoreSet.from_scores(model.cv_synthetic),
-                               f"cross-validated scores of model {model.model.metadata.get('name')!r} on its own "
-                               "training data (in-domain only for corpora like that data)")
-        detector = ClassifierDetector(model.model)
+            return None
         sets = []
         for option, path in (("--reference-human", self.config.reference_human),
                              ("--reference-synthetic", self.config.reference_synthetic)):
@@ -291,15 +294,58 @@ class Scan:
                 raise AuditError(f"{option} {err}") from err
             if len(texts) < 20:
                 raise AuditError(f"{option} {path}: {len(texts)} texts; calibration needs at least 20")
-            sets.append(detector.probabilities([t[: self.config.max_doc_chars] for t in texts]))
+            sets.append([t[: self.config.max_doc_chars] for t in texts])
+        return sets[0], sets[1]
+
+    def _calibration(self) -> Calibration:
+        """The model's cross-validated scores, or the reference sets scored by the model."""
+        model = self.model
+        if self.references is None:
+            return Calibration(ScoreSet.from_scores(model.cv_human), ScoreSet.from_scores(model.cv_synthetic),
+                               f"cross-validated scores of model {model.model.metadata.get('name')!r} on its own "
+                               "training data (in-domain only for corpora like that data)")
+        detector = ClassifierDetector(model.model)
+        sets = [detector.probabilities(texts) for texts in self.references]
         return Calibration(ScoreSet.from_scores(sets[0]), ScoreSet.from_scores(sets[1]),
                            f"reference sets {self.config.reference_human} ({len(sets[0]):,} human) and "
                            f"{self.config.reference_synthetic} ({len(sets[1]):,} synthetic), scored by the model")
 
+    def _composition(self, section: dict[str, Any]) -> None:
+        """The estimate over unique documents (one per near-duplicate cluster), and the share of
+        the estimated machine-written mass in near-duplicate clusters and in documents over a
+        repetition threshold. A document's mass is its `p_synthetic` (an equal-prior
+        posterior) moved to the estimated prior."""
+        prior = min(max(section["estimate"], 1e-9), 1 - 1e-9)
+        unique = Histogram(0.0, 1.0, SCORE_BINS)
+        sums = np.zeros((2, 3))  # (mass, documents) x (all, in clusters, over a repetition threshold)
+        columns = ["doc_id", "p_synthetic", "near_dup_cluster", "gopher_repetition_flag"]
+        for part in self._parts():
+            table = pq.read_table(self.state.documents / part, columns=columns).to_pydict()
+            p = np.asarray(table["p_synthetic"], dtype=np.float64)
+            cluster = np.array([c is not None for c in table["near_dup_cluster"]], dtype=bool)
+            first = np.array([c is None or c == d for c, d in zip(table["near_dup_cluster"], table["doc_id"])], dtype=bool)
+            repetitive = np.asarray(table["gopher_repetition_flag"], dtype=bool)
+            mass = prior * p / (prior * p + (1 - prior) * (1 - p))
+            unique.add(p[first])
+            for row, weights in enumerate((mass, np.ones_like(p))):
+                sums[row] += [weights.sum(), weights[cluster].sum(), weights[repetitive].sum()]
+        result = estimate(ScoreSet.from_histogram(unique.counts), self.calibration, seed=self.config.seed)
+        section["unique_documents"] = {"documents": unique.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high")}}
+        (mass_clustered, mass_repetitive), (clustered, repetitive) = (
+            [float(x) / row[0] if row[0] else None for x in row[1:]] for row in sums)
+        section["synthetic_mass"] = {
+            "in_near_duplicate_clusters": mass_clustered, "documents_in_near_duplicate_clusters": clustered,
+            "over_repetition_thresholds": mass_repetitive, "documents_over_repetition_thresholds": repetitive,
+            "method": "each document's p_synthetic moved from equal priors to the estimated fraction, summed",
+        }
+
     def _estimate(self, audit: dict[str, Any]) -> None:
-        calibration = self._calibration()
+        calibration = self.calibration = self._calibration()
         scores = ScoreSet.from_histogram(self.merged["classifier"].parts["p_synthetic"].counts)
-        audit["synthetic_fraction"] = estimate(scores, calibration, seed=self.config.seed)
+        independent = None
+        if "occurrence" in self.merged:
+            independent = {"occurrence_mle": occurrence_interval(self.merged["occurrence"], seed=self.config.seed)}
+        audit["synthetic_fraction"] = estimate(scores, calibration, seed=self.config.seed, independent=independent)
         if self.config.by is not None:
             audit["strata"] = self._strata(calibration)
 

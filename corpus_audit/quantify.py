@@ -138,6 +138,27 @@ def hdy(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, bins: tuple[int,
     return float(np.mean(estimates))
 
 
+def occurrence_mle(ratios: np.ndarray, weights: np.ndarray | None = None, tolerance: float = 1e-9) -> float:
+    """The mixing weight `a` in [0, 1] that maximises sum_i w_i log(1 - a + a exp(llr_i)).
+
+    The log-likelihood is concave in `a`, so the root of its derivative
+    sum_i w_i (r_i - 1) / (1 + a (r_i - 1)), r_i = exp(llr_i), is found by bisection; the
+    boundary is the answer when the derivative does not change sign."""
+    excess = np.exp(np.asarray(ratios, dtype=np.float64)) - 1
+    w = np.ones(len(excess)) if weights is None else np.asarray(weights, dtype=np.float64)
+    excess, w = excess[w > 0], w[w > 0]
+    slope = lambda a: float(np.sum(w * excess / (1 + a * excess)))  # noqa: E731
+    if slope(0.0) <= 0:
+        return 0.0
+    if slope(1.0) >= 0:
+        return 1.0
+    lo, hi = 0.0, 1.0
+    while hi - lo > tolerance:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if slope(mid) > 0 else (lo, mid)
+    return (lo + hi) / 2
+
+
 QUANTIFIERS: dict[str, Callable[[ScoreSet, ScoreSet, ScoreSet], float]] = {
     "cc": cc, "acc": acc, "pcc": pcc, "pacc": pacc, "sld": sld, "hdy": hdy,
 }

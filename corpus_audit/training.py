@@ -8,7 +8,6 @@ calibration, and the calibration sets the synthetic-fraction estimator needs.
 
 from __future__ import annotations
 
-import hashlib
 import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from corpus_audit import __version__
 from corpus_audit.errors import AuditError
+from corpus_audit.labelled import fingerprint
 from corpus_audit.metrics import detector_metrics
 from detectors.classifier import ClassifierModel, TextFeaturizer, combine, platt, sublinear
 
@@ -125,7 +125,7 @@ def train(texts: Sequence[str], labels: np.ndarray, groups: Sequence[str] | None
         "name": (provenance or {}).get("name", "custom"),
         "options": options.__dict__, "metrics": metrics, "provenance": provenance or {},
         "training_documents": {"human": int((labels == 0).sum()), "synthetic": int((labels == 1).sum())},
-        "data_sha256": hashlib.sha256("\x00".join(texts).encode("utf-8", "surrogatepass")).hexdigest(),
+        "data_sha256": fingerprint(texts, labels),
         "versions": {"corpus_audit": __version__, "scikit_learn": sklearn.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
         "probability": "Platt-calibrated on grouped out-of-fold scores with equal class weights (equal priors)",

@@ -63,6 +63,10 @@ class Histogram:
             return math.exp(lo + position / self.bins * (hi - lo))
         return self.lo + position / self.bins * (self.hi - self.lo)
 
+    def centres(self) -> np.ndarray:
+        """The middle of each bin."""
+        return np.array([self._edge(b + 0.5) for b in range(self.bins)])
+
     def add(self, values: np.ndarray) -> Self:
         values = np.asarray(values, dtype=np.float64)
         values = values[np.isfinite(values)]

@@ -177,5 +177,7 @@ def test_train_and_evaluate_commands(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert report["overall"]["auroc"] > 0.95 and report["overall"]["human"] == 60
+    assert report["mixtures"]["methods"]["pacc"]["mean_abs_error"] < 0.1
+    assert "estimate error on mixtures" in evaluated.stderr
     one_class = run("train", "--human", str(human), "--synthetic", str(tmp_path / "nothing.parquet"), "--out", str(tmp_path / "x"))
     assert one_class.returncode == 2 and "nothing.parquet: no such file" in one_class.stderr

@@ -107,6 +107,34 @@ def test_scan_reports_the_estimate_with_calibration_from_reference_sets(tmp_path
     section = referenced["synthetic_fraction"]
     assert section["calibration"]["human"] == 30 and section["calibration"]["synthetic"] == 30
     assert section["ci_low"] <= section["estimate"] <= section["ci_high"]
+    occurrence = section["methods"]["occurrence_mle"]  # the word-occurrence MLE joins with reference sets
+    assert occurrence["ci_low"] <= occurrence["estimate"] <= occurrence["ci_high"]
+    assert referenced["occurrence"]["reference_documents"] == {"human": 30, "synthetic": 30}
+    assert "occurrence_mle" not in default["methods"]
+
+
+def test_unique_estimate_and_synthetic_mass_match_a_recount_of_documents(tmp_path):
+    import pandas as pd
+
+    texts, labels, _ = labelled(120, seed=11)
+    machine = [t for t, y in zip(texts, labels) if y == 1]
+    corpus = write_parquet(tmp_path / "c.parquet", texts + [machine[0]] * 15)  # a mass-produced machine text
+    audit = run(tmp_path, corpus)
+    section = audit["synthetic_fraction"]
+    docs = pd.read_parquet(tmp_path / "out" / "documents")
+    prior = section["estimate"]
+    mass = prior * docs.p_synthetic / (prior * docs.p_synthetic + (1 - prior) * (1 - docs.p_synthetic))
+    clustered = docs.near_dup_cluster.notna()
+    mass_share = section["synthetic_mass"]
+    assert mass_share["in_near_duplicate_clusters"] == pytest.approx(mass[clustered].sum() / mass.sum())
+    assert mass_share["documents_in_near_duplicate_clusters"] == pytest.approx(clustered.mean())
+    flagged = docs.gopher_repetition_flag
+    assert mass_share["over_repetition_thresholds"] == pytest.approx(mass[flagged].sum() / mass.sum())
+    unique = (~clustered).sum() + docs.near_dup_cluster.nunique()
+    assert clustered.sum() == 16  # the text and its 15 copies: one document of them is unique
+    assert section["unique_documents"]["documents"] == unique == len(texts)
+    low, high = section["unique_documents"]["ci_low"], section["unique_documents"]["ci_high"]
+    assert low <= section["unique_documents"]["estimate"] <= high
 
 
 def test_by_estimates_each_stratum(tmp_path):
@@ -128,3 +156,18 @@ def test_by_estimates_each_stratum(tmp_path):
     for row in audit["strata"]:
         assert row["ci_low"] <= row["estimate"] <= row["ci_high"]
     assert audit["synthetic_fraction"]["ci_low"] <= 30 / 80 <= audit["synthetic_fraction"]["ci_high"]
+
+
+def test_mixture_errors_are_zero_for_acc_when_scores_separate_perfectly():
+    from corpus_audit.mixtures import FRACTIONS, mixture_errors
+
+    rng = np.random.default_rng(12)
+    scores = np.r_[rng.uniform(0, 0.4, 400), rng.uniform(0.6, 1, 300)]
+    labels = np.r_[np.zeros(400, int), np.ones(300, int)]
+    report = mixture_errors(scores, labels, repetitions=3, rounds=20)
+    # every test text is classified right at 0.5, and the calibration rates are 0 and 1: ACC is exact
+    assert report["methods"]["acc"]["mean_abs_error"] == pytest.approx(0.0, abs=1e-12)
+    assert report["methods"]["cc"]["max_abs_error"] == pytest.approx(0.0, abs=1e-12)
+    assert report["fractions"] == list(FRACTIONS) and report["mixture_documents"] > 100
+    with pytest.raises(ValueError, match="too few texts"):
+        mixture_errors(scores[:12], np.r_[np.zeros(8, int), np.ones(4, int)], repetitions=1)
