@@ -127,13 +127,16 @@ def scan(
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
 ) -> None:
     """Scan a corpus and write the audit to --out."""
-    _not_yet({"--engine dask": engine is Engine.dask, "--scheduler": scheduler is not None,
-              "--generations": generations is not None, "--regime": regime is not None, "--fail-on": bool(fail_on)})
+    _not_yet({"--engine dask": engine is Engine.dask, "--scheduler": scheduler is not None, "--fail-on": bool(fail_on)})
 
     def body() -> None:
         options: dict[str, Any] = {}
         if workers is not None:
             options["workers"] = workers
+        if generations is not None:
+            options["generations"] = generations
+        if regime is not None:
+            options["regime"] = regime.value
         config = ScanConfig(
             inputs=tuple(inputs), out=out, format=None if format is None else format.value, text_column=text_column,
             id_column=id_column, by=by, sample=sample, sample_fraction=sample_fraction, seed=seed,
@@ -251,10 +254,65 @@ def evaluate(
     _guarded(body, debug)
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def project() -> None:
-    """Run the collapse projection alone (not available yet)."""
-    _later("project", "it comes with the collapse-risk projection")
+@app.command()
+def project(
+    synthetic_fraction: Annotated[float, typer.Option(help="The synthetic fraction alpha to project.", show_default=False)],
+    ci: Annotated[tuple[float, float] | None, typer.Option(help="Its interval LOW HIGH; each run draws alpha from it [default: alpha exactly].")] = None,
+    spectrum: Annotated[Path | None, typer.Option(help="An audit directory whose word spectrum to use.")] = None,
+    zipf_types: Annotated[int | None, typer.Option(help="Instead of --spectrum: a Zipf spectrum over this many word types.")] = None,
+    zipf_exponent: Annotated[float, typer.Option(help="Exponent of the Zipf spectrum.")] = 1.1,
+    tokens_per_generation: Annotated[float | None, typer.Option(help="Tokens each generation trains on [default: the spectrum's tokens; for Zipf, 100 per type, also the Zipf corpus's size].")] = None,
+    generations: Annotated[int, typer.Option(help="Generations to project.")] = 5,
+    regime: Annotated[Regime, typer.Option(help="replace: all synthetic; mix: alpha synthetic, the rest fresh real data; accumulate: synthetic data added to all earlier data.")] = Regime.mix,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature of each generation's model.")] = 1.0,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling: keep the most probable words up to this mass.")] = 1.0,
+    top_k: Annotated[int | None, typer.Option(help="Keep only the k most probable words [default: all].")] = None,
+    runs: Annotated[int, typer.Option(help="Monte-Carlo runs.")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the collapse_projection object to stdout.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+) -> None:
+    """Project model collapse for a synthetic fraction, without a scan."""
+    def body() -> None:
+        from corpus_audit.projection import Plan, Spectrum, project as run_projection
+        from corpus_audit.summary import print_projection
+
+        if (spectrum is None) == (zipf_types is None):
+            raise AuditError("give either --spectrum AUDIT_DIR or --zipf-types K (not both)")
+        tokens = tokens_per_generation
+        if spectrum is not None:
+            source = _read_spectrum(spectrum)
+        else:
+            tokens = tokens or 100.0 * zipf_types
+            source = Spectrum.zipf(zipf_types, zipf_exponent, tokens)
+        low, high = ci if ci is not None else (synthetic_fraction, synthetic_fraction)
+        plan = Plan(alpha=synthetic_fraction, alpha_low=low, alpha_high=high, regime=regime.value, generations=generations,
+                    tokens_per_generation=tokens, temperature=temperature, top_p=top_p, top_k=top_k, runs=runs, seed=seed)
+        result = run_projection(source, plan)
+        print_projection(result, Console(stderr=json_output, highlight=False))
+        if json_output:
+            sys.stdout.write(json.dumps(result, indent=2) + "\n")
+
+    _guarded(body, debug)
+
+
+def _read_spectrum(audit_dir: Path) -> Any:
+    from corpus_audit.projection import Spectrum
+
+    path = audit_dir / "audit.json"
+    try:
+        audit = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AuditError(f"--spectrum {audit_dir}: no audit.json there") from None
+    except (OSError, ValueError) as err:
+        raise AuditError(f"--spectrum {path}: cannot read it ({err})") from None
+    section = audit.get("spectrum") if isinstance(audit, dict) else None
+    if not isinstance(section, dict) or not isinstance(section.get("counts_of_counts"), list):
+        raise AuditError(f"--spectrum {path}: no word spectrum in it (made by an older corpus-audit?)")
+    try:
+        return Spectrum.from_counts_of_counts(section["counts_of_counts"], f"spectrum of {audit_dir}")
+    except (TypeError, ValueError) as err:
+        raise AuditError(f"--spectrum {path}: malformed counts_of_counts ({err})") from None
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

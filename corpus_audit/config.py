@@ -36,6 +36,8 @@ class ScanConfig:
     on_error: str = "fail"
     resume: bool = False
     batch_size: int = 1000
+    generations: int = 5
+    regime: str = "mix"
 
     def __post_init__(self) -> None:
         if not self.inputs:
@@ -60,6 +62,10 @@ class ScanConfig:
             raise AuditError(f"--workers {self.workers}: must be at least 1")
         if self.on_error not in ON_ERROR:
             raise AuditError(f"--on-error {self.on_error!r}: expected fail or skip")
+        if not 1 <= self.generations <= 1000:
+            raise AuditError(f"--generations {self.generations}: must be 1 to 1000")
+        if self.regime not in ("replace", "mix", "accumulate"):
+            raise AuditError(f"--regime {self.regime!r}: expected replace, mix or accumulate")
         if self.batch_size < 1:
             raise AuditError(f"batch size {self.batch_size}: must be at least 1")
 

@@ -29,6 +29,7 @@ from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.estimation import Calibration, estimate, occurrence_interval
 from corpus_audit.model_store import StoredModel
 from corpus_audit.near_duplicates import NearDuplicateJoin, label_documents, selected_rows, summarize_clusters
+from corpus_audit.projection import Plan, Spectrum, project
 from corpus_audit.quantify import ScoreSet
 from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, group_shards, read_texts
 from corpus_audit.run_state import RunState, ShardResult
@@ -126,6 +127,8 @@ class Scan:
             audit = self._assemble(shards, population, resumed)
             if self.model is not None and "classifier" in self.merged:
                 self._estimate(audit)
+                if "spectrum" in audit:
+                    audit["collapse_projection"] = self._project(audit)
             scanned = time.perf_counter()
             for detector in self.detectors:
                 if isinstance(detector, MinHashDetector):
@@ -348,6 +351,15 @@ class Scan:
         audit["synthetic_fraction"] = estimate(scores, calibration, seed=self.config.seed, independent=independent)
         if self.config.by is not None:
             audit["strata"] = self._strata(calibration)
+
+    def _project(self, audit: dict[str, Any]) -> dict[str, Any]:
+        """The collapse projection on this corpus's spectrum, with its estimated synthetic fraction."""
+        fraction = audit["synthetic_fraction"]
+        spectrum = Spectrum.from_counts_of_counts(audit["spectrum"]["counts_of_counts"], "this corpus")
+        plan = Plan(alpha=fraction["estimate"], alpha_low=min(fraction["ci_low"], fraction["estimate"]),
+                    alpha_high=max(fraction["ci_high"], fraction["estimate"]), regime=self.config.regime,
+                    generations=self.config.generations, seed=self.config.seed)
+        return project(spectrum, plan)
 
     def _parts(self) -> list[str]:
         """Every documents part of the finished shards, in corpus order."""

@@ -47,6 +47,36 @@ def _repetition(section: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
+def _band(cell: dict[str, Any], percent: bool = False) -> str:
+    if cell["mean"] is None:
+        return "-"
+    return f"{cell['mean']:.1%}" if percent else _fmt(cell["mean"])
+
+
+def print_projection(section: dict[str, Any], console: Console) -> None:
+    """The collapse projection: risk grade and why, then the key figures per generation."""
+    inputs, why = section["inputs"], section["risk_inputs"]
+    low, high = inputs["alpha_interval"]
+    console.print(f"[bold]collapse risk: {section['risk']}[/bold] ({inputs['regime']}, {inputs['generations']} generations, "
+                  f"alpha {inputs['alpha']:.1%} [{low:.1%}, {high:.1%}], {inputs['tokens_per_generation']:,.0f} tokens per generation, "
+                  f"{inputs['runs']} runs)")
+    console.print(f"  rarest decile of word types surviving: {why['rare_decile_survival_projected']:.1%} projected vs "
+                  f"{why['rare_decile_survival_fresh_data']:.1%} on fresh real data; excess loss "
+                  f"{why['excess_rare_decile_loss']:.1%}; stability margin {why['stability_margin']:.2f}")
+    console.print(f"  rule: {section['risk_rule']}")
+    table = Table(box=None)
+    for header in ("gen", "types alive", "hapaxes", "rare decile", "coverage", "entropy", "chi2"):
+        table.add_column(header, justify="right")
+    for row in section["generations"]:
+        table.add_row(str(row["generation"]), _band(row["types_alive"]), _band(row["hapax_survival"], True),
+                      _band(row["rare_decile_survival"], True), _band(row["coverage"], True), _band(row["entropy"]),
+                      _band(row["chi2"]))
+    console.print(table)
+    lose = section["generations_to_lose"]
+    console.print("  generations until 10% / 50% of types are lost: "
+                  + " / ".join("-" if lose[k] is None else str(lose[k]) for k in ("10%", "50%")))
+
+
 def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None:
     """A short, readable account of the audit at 80 columns."""
     inp = audit["input"]
@@ -103,6 +133,8 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
         console.print(f"classifier {escape(str(model['name']))} (grouped-CV AUROC {cv.get('auroc', float('nan')):.3f} on its "
                       f"training data): median p_synthetic {_fmt(clf['p_synthetic'].get('quantiles', {}).get('0.5'))}, "
                       f"{clf['share_above_0.5']:.1%} above 0.5 (classify-and-count, not an estimate)")
+    if "collapse_projection" in audit:
+        print_projection(audit["collapse_projection"], console)
     timing = audit.get("timing", {})
     if timing.get("documents_per_second"):
         console.print(f"  {timing['seconds']:.1f} s, {timing['documents_per_second']:,.0f} docs/s")

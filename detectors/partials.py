@@ -7,6 +7,7 @@ processes without pickle.
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
@@ -155,13 +156,88 @@ class Tally:
         return cls(dict(state["counts"]))
 
 
+def _pack(array: np.ndarray) -> str:
+    return base64.b64encode(array.tobytes()).decode("ascii")
+
+
+@dataclass
+class TypeCounts:
+    """Exact counts of word types (by 64-bit hash) in bounded memory, mergeable.
+
+    While the vocabulary fits in `cap` types every count is exact. Beyond that, only the
+    types whose hash falls in the lowest 1/2^level of the hash range are kept, `level`
+    rising until they fit: a uniform random sample of the vocabulary whose kept counts are
+    still exact, so the counts of counts scaled by 2^level estimate the whole
+    vocabulary's without bias. Merging keeps the higher level, so any merge order gives
+    the same result. The token total is always exact.
+    """
+
+    cap: int = 1 << 18
+    hashes: np.ndarray = field(default=None)  # type: ignore[assignment]  # sorted, distinct uint64
+    counts: np.ndarray = field(default=None)  # type: ignore[assignment]  # int64
+    level: int = 0
+    tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if self.hashes is None:
+            self.hashes, self.counts = np.zeros(0, np.uint64), np.zeros(0, np.int64)
+
+    def _kept(self, hashes: np.ndarray, level: int) -> np.ndarray:
+        return hashes >> np.uint64(64 - level) == 0 if level else np.ones(len(hashes), bool)
+
+    def add(self, hashes: np.ndarray) -> Self:
+        """Count a batch of word hashes."""
+        values, counts = np.unique(np.asarray(hashes, np.uint64), return_counts=True)
+        self.tokens += int(len(hashes))
+        return self._absorb(values, counts.astype(np.int64), self.level)
+
+    def _absorb(self, values: np.ndarray, counts: np.ndarray, level: int) -> Self:
+        """Add sorted distinct (hash, count) pairs at `level`, then shrink to the cap."""
+        self.level = max(self.level, level)
+        keep = self._kept(values, self.level)
+        values, counts = values[keep], counts[keep]
+        mine = self._kept(self.hashes, self.level)
+        self.hashes, self.counts = self.hashes[mine], self.counts[mine]
+        at = np.searchsorted(self.hashes, values)
+        known = at < len(self.hashes)
+        known[known] = self.hashes[at[known]] == values[known]
+        np.add.at(self.counts, at[known], counts[known])
+        self.hashes = np.insert(self.hashes, at[~known], values[~known])
+        self.counts = np.insert(self.counts, at[~known], counts[~known])
+        while len(self.hashes) > self.cap:
+            self.level += 1
+            keep = self._kept(self.hashes, self.level)
+            self.hashes, self.counts = self.hashes[keep], self.counts[keep]
+        return self
+
+    def merge(self, other: Self) -> Self:
+        if self.cap != other.cap:
+            raise ValueError("cannot merge type counts with different caps")
+        merged = type(self)(self.cap, self.hashes.copy(), self.counts.copy(), self.level, self.tokens + other.tokens)
+        return merged._absorb(other.hashes, other.counts, other.level)
+
+    def counts_of_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct counts c and the estimated number of types seen exactly c times."""
+        values, types = np.unique(self.counts, return_counts=True)
+        return values, types.astype(np.float64) * 2.0**self.level
+
+    def to_state(self) -> dict[str, Any]:
+        return {"cap": self.cap, "level": self.level, "tokens": self.tokens,
+                "hashes": _pack(self.hashes), "counts": _pack(self.counts)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        unpack = lambda key, dtype: np.frombuffer(base64.b64decode(state[key]), dtype).copy()  # noqa: E731
+        return cls(state["cap"], unpack("hashes", np.uint64), unpack("counts", np.int64), state["level"], state["tokens"])
+
+
 @dataclass
 class Bundle:
     """Several named partials merged side by side (a detector's whole partial)."""
 
-    parts: dict[str, Histogram | Tally]
+    parts: dict[str, Histogram | Tally | TypeCounts]
 
-    _types = {"histogram": Histogram, "tally": Tally}
+    _types = {"histogram": Histogram, "tally": Tally, "type_counts": TypeCounts}
 
     def merge(self, other: Self) -> Self:
         if self.parts.keys() != other.parts.keys():
@@ -169,7 +245,7 @@ class Bundle:
         return type(self)({k: v.merge(other.parts[k]) for k, v in self.parts.items()})
 
     def to_state(self) -> dict[str, Any]:
-        kinds = {Histogram: "histogram", Tally: "tally"}
+        kinds = {Histogram: "histogram", Tally: "tally", TypeCounts: "type_counts"}
         return {k: {"kind": kinds[type(v)], "state": v.to_state()} for k, v in self.parts.items()}
 
     @classmethod
