@@ -27,6 +27,7 @@ from corpus_audit.summary import print_summary
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Audit a text corpus for machine-written text, near-duplicates and collapse risk.")
 
+EXIT_RULE_BROKEN = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -127,7 +128,7 @@ def scan(
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
 ) -> None:
     """Scan a corpus and write the audit to --out."""
-    _not_yet({"--engine dask": engine is Engine.dask, "--scheduler": scheduler is not None, "--fail-on": bool(fail_on)})
+    _not_yet({"--engine dask": engine is Engine.dask, "--scheduler": scheduler is not None})
 
     def body() -> None:
         options: dict[str, Any] = {}
@@ -142,7 +143,8 @@ def scan(
             id_column=id_column, by=by, sample=sample, sample_fraction=sample_fraction, seed=seed,
             max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold, against=against,
             model=None if model is None else str(model), reference_human=reference_human,
-            reference_synthetic=reference_synthetic, on_error=on_error.value, resume=resume, **options)
+            reference_synthetic=reference_synthetic, on_error=on_error.value, resume=resume,
+            fail_on=tuple(fail_on or ()), **options)
         if progress_enabled():
             with TerminalProgress() as progress:
                 audit = run_scan(config, progress=progress)
@@ -151,12 +153,19 @@ def scan(
         print_summary(audit, Console(stderr=json_output, highlight=False), str(out))
         if json_output:
             sys.stdout.write(json.dumps(audit, indent=2) + "\n")
+        _gate_exit(audit)
 
     _guarded(body, debug)
 
 
-def _later(command: str, issue_feature: str) -> None:
-    _fail(f"`corpus-audit {command}` is not available yet in corpus-audit {__version__} ({issue_feature})")
+def _gate_exit(audit: dict[str, Any]) -> None:
+    """Exit 1 when a --fail-on rule broke, naming each on stderr."""
+    broken = [g for g in audit.get("gate") or [] if g["broken"]]
+    if broken:
+        console = Console(stderr=True, highlight=False)
+        for g in broken:
+            console.print(f"corpus-audit: rule broken: {g['rule']} (value {g['value']})", markup=False)
+        raise typer.Exit(EXIT_RULE_BROKEN)
 
 
 def _print_metrics(title: str, metrics: dict[str, Any], console: Console) -> None:
@@ -315,10 +324,34 @@ def _read_spectrum(audit_dir: Path) -> Any:
         raise AuditError(f"--spectrum {path}: malformed counts_of_counts ({err})") from None
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def report() -> None:
-    """Re-render the reports from audit.json (not available yet)."""
-    _later("report", "it comes with the HTML and Markdown reports")
+@app.command()
+def report(
+    audit_dir: Annotated[Path, typer.Argument(help="An audit directory written by `scan`.", show_default=False)],
+    html: Annotated[Path | None, typer.Option(help="Where to write the HTML report [default: AUDIT_DIR/report.html].")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Where to write the Markdown report [default: AUDIT_DIR/report.md].")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+) -> None:
+    """Re-render the reports from AUDIT_DIR/audit.json, and print the summary."""
+    def body() -> None:
+        from corpus_audit.report import write_reports
+
+        path = audit_dir / "audit.json"
+        try:
+            audit = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise AuditError(f"{audit_dir}: no audit.json there") from None
+        except (OSError, ValueError) as err:
+            raise AuditError(f"{path}: cannot read it ({err})") from None
+        if not isinstance(audit, dict) or audit.get("schema_version") != 1:
+            raise AuditError(f"{path}: not a corpus-audit audit (schema_version 1)")
+        try:
+            write_reports(audit, html or audit_dir / "report.html", markdown or audit_dir / "report.md")
+        except (KeyError, TypeError) as err:
+            raise AuditError(f"{path}: incomplete or malformed audit ({type(err).__name__}: {err})") from None
+        print_summary(audit, Console(highlight=False), str(audit_dir))
+        _gate_exit(audit)
+
+    _guarded(body, debug)
 
 
 def main() -> None:

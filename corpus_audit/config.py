@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from corpus_audit.errors import AuditError
+from corpus_audit.gating import parse_rule
 from corpus_audit.sources import FORMATS
 
 ON_ERROR = ("fail", "skip")
@@ -38,6 +39,7 @@ class ScanConfig:
     batch_size: int = 1000
     generations: int = 5
     regime: str = "mix"
+    fail_on: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.inputs:
@@ -66,16 +68,19 @@ class ScanConfig:
             raise AuditError(f"--generations {self.generations}: must be 1 to 1000")
         if self.regime not in ("replace", "mix", "accumulate"):
             raise AuditError(f"--regime {self.regime!r}: expected replace, mix or accumulate")
+        for rule in self.fail_on:
+            parse_rule(rule)
         if self.batch_size < 1:
             raise AuditError(f"batch size {self.batch_size}: must be at least 1")
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["inputs"] = list(self.inputs)
+        out["fail_on"] = list(self.fail_on)
         out["out"] = str(self.out)
         return out
 
     def result_options(self) -> dict[str, Any]:
         """The options that change `documents/` or `audit.json` (not where or how fast)."""
-        skip = {"out", "workers", "on_error", "resume"}
+        skip = {"out", "workers", "on_error", "resume", "fail_on"}
         return {k: v for k, v in self.as_dict().items() if k not in skip}

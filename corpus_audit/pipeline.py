@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpus_audit import __version__, atomic, model_store
+from corpus_audit import __version__, atomic, gating, model_store
 from corpus_audit.config import ScanConfig
 from corpus_audit.engines import LocalEngine, ScoredBatch
 from corpus_audit.errors import AuditError, SourceError
@@ -32,6 +32,7 @@ from corpus_audit.near_duplicates import NearDuplicateJoin, label_documents, sel
 from corpus_audit.projection import Plan, Spectrum, project
 from corpus_audit.quantify import ScoreSet
 from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, group_shards, read_texts
+from corpus_audit.report import write_reports
 from corpus_audit.run_state import RunState, ShardResult
 from corpus_audit.sampling import Sampler, choose_exact
 from corpus_audit.sources import resolve_sources
@@ -40,6 +41,7 @@ from detectors.classifier import SCORE_BINS, ClassifierDetector
 from detectors.occurrence import WordOccurrenceDetector
 
 MAX_STRATA = 1000
+CHART_BINS = 50  # p_synthetic histograms kept in audit.json for the report's chart
 
 
 class ProgressSink(Protocol):
@@ -139,7 +141,10 @@ class Scan:
             audit["timing"] = {"seconds": round(finished - started, 3), "scan_seconds": round(scanned - started, 3),
                                "join_seconds": round(finished - scanned, 3),
                                "documents_per_second": round(audit["input"]["scanned"] / (finished - started), 1)}
+            if self.config.fail_on:
+                audit["gate"] = gating.evaluate([gating.parse_rule(r) for r in self.config.fail_on], audit)
             atomic.write_json(self.config.out / "audit.json", audit)
+            write_reports(audit, self.config.out / "report.html", self.config.out / "report.md")
             return audit
         finally:
             self.state.unlock()
@@ -349,6 +354,10 @@ class Scan:
         if "occurrence" in self.merged:
             independent = {"occurrence_mle": occurrence_interval(self.merged["occurrence"], seed=self.config.seed)}
         audit["synthetic_fraction"] = estimate(scores, calibration, seed=self.config.seed, independent=independent)
+        audit["synthetic_fraction"]["score_histograms"] = {
+            "bins": CHART_BINS, **{name: np.histogram(s.values, CHART_BINS, (0.0, 1.0), weights=s.weights)[0].tolist()
+                                   for name, s in (("corpus", scores), ("human", calibration.human),
+                                                   ("synthetic", calibration.synthetic))}}
         if self.config.by is not None:
             audit["strata"] = self._strata(calibration)
 

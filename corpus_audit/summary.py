@@ -135,7 +135,10 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
                       f"{clf['share_above_0.5']:.1%} above 0.5 (classify-and-count, not an estimate)")
     if "collapse_projection" in audit:
         print_projection(audit["collapse_projection"], console)
+    for g in audit.get("gate") or []:
+        state = "[red]broken[/red]" if g["broken"] else "holds"
+        console.print(f"  rule {escape(_printable(g['rule']))}: {state} (value {escape(str(g['value']))})")
     timing = audit.get("timing", {})
     if timing.get("documents_per_second"):
         console.print(f"  {timing['seconds']:.1f} s, {timing['documents_per_second']:,.0f} docs/s")
-    console.print(f"  written to {escape(out_dir)}/ (audit.json, documents/)")
+    console.print(f"  written to {escape(out_dir)}/ (audit.json, report.html, report.md, documents/)")

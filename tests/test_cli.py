@@ -42,7 +42,6 @@ def test_json_goes_to_stdout_and_the_summary_to_stderr(tmp_path):
     (["scan", "a.parquet", "--text-column", "body"], "a.parquet: no column 'body' (columns: text)"),
     (["scan", "bad.parquet"], "bad.parquet: "),
     (["scan", "a.parquet", "--sample", "0"], "--sample 0: must be at least 1"),
-    (["scan", "a.parquet", "--fail-on", "risk>=high"], "--fail-on is not available yet"),
 ])
 def test_errors_are_one_line_with_exit_code_2(tmp_path, args, message):
     write_parquet(tmp_path / "a.parquet", ["x"])

@@ -1,0 +1,85 @@
+"""`--fail-on` rules: `METRIC OP VALUE`, parsed by a small grammar, never evaluated as code.
+
+METRIC is one of `METRICS`; OP is one of >, >=, <, <=, ==, !=; VALUE is a number (a
+trailing % divides by 100) or, for `risk`, a grade, compared in the order
+low < moderate < high < critical.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from corpus_audit.errors import AuditError
+
+GRADES = ("low", "moderate", "high", "critical")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt}
+_RULE = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|!=|>|<)\s*([A-Za-z]+|[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?%?)\s*$")
+
+
+def _path(*keys: str) -> Callable[[dict[str, Any]], Any]:
+    def read(audit: dict[str, Any]) -> Any:
+        value: Any = audit
+        for key in keys:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+    return read
+
+
+METRICS: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
+    "synthetic_fraction": (_path("synthetic_fraction", "estimate"), "the estimated synthetic fraction"),
+    "ci_low": (_path("synthetic_fraction", "ci_low"), "the low end of its 95% interval"),
+    "ci_high": (_path("synthetic_fraction", "ci_high"), "the high end of its 95% interval"),
+    "unique_synthetic_fraction": (_path("synthetic_fraction", "unique_documents", "estimate"),
+                                  "the estimate over one document per near-duplicate cluster"),
+    "duplicate_fraction": (_path("near_duplicates", "duplicate_fraction"), "near-duplicate documents beyond the first of each cluster"),
+    "repetition_flagged_share": (_path("repetition", "flagged_share"), "documents over a Gopher repetition threshold"),
+    "risk": (_path("collapse_projection", "risk"), "the collapse-risk grade"),
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str
+    metric: str
+    op: str
+    value: float | str
+
+    def check(self, audit: dict[str, Any]) -> tuple[bool, Any]:
+        """(broken, the audit's value). An audit without the metric is an error, not a pass."""
+        actual = METRICS[self.metric][0](audit)
+        if actual is None:
+            raise AuditError(f"--fail-on {self.text!r}: this audit has no {self.metric} "
+                             f"({METRICS[self.metric][1]} was not computed)")
+        if self.metric == "risk":
+            return _OPS[self.op](GRADES.index(actual), GRADES.index(str(self.value))), actual
+        return _OPS[self.op](float(actual), float(self.value)), actual
+
+
+def parse_rule(text: str) -> Rule:
+    match = _RULE.match(text)
+    if not match:
+        raise AuditError(f"--fail-on {text!r}: expected METRIC OP VALUE, e.g. 'synthetic_fraction>0.10' or 'risk>=high'")
+    metric, op, raw = match.groups()
+    if metric not in METRICS:
+        raise AuditError(f"--fail-on {text!r}: unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+    if metric == "risk":
+        if raw not in GRADES:
+            raise AuditError(f"--fail-on {text!r}: risk compares with a grade: {', '.join(GRADES)}")
+        return Rule(text, metric, op, raw)
+    if raw[0].isalpha():
+        raise AuditError(f"--fail-on {text!r}: {metric} compares with a number")
+    return Rule(text, metric, op, float(raw[:-1]) / 100 if raw.endswith("%") else float(raw))
+
+
+def evaluate(rules: list[Rule], audit: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each rule with the audit's value and whether it broke (recorded in audit.json `gate`)."""
+    results = []
+    for rule in rules:
+        broken, actual = rule.check(audit)
+        results.append({"rule": rule.text, "metric": rule.metric, "value": actual, "broken": broken})
+    return results

@@ -1,0 +1,129 @@
+"""The HTML and Markdown reports, rendered from `audit.json` alone (so `report` can redo them).
+
+HTML: one self-contained file. Jinja2 autoescapes every value; the only markup inserted
+as-is is the charts' SVG, which `corpus_audit.charts` draws from numbers with generated
+labels. A Content-Security-Policy forbids scripts and every remote load. Markdown: a
+compact summary for a pull-request comment and a dataset-card "Composition" section;
+text from the corpus is escaped there too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from corpus_audit import atomic, charts
+from corpus_audit.projection import RISK_TEXT
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def printable(value: Any) -> str:
+    """Corpus text made inert for display: control, bidi and zero-width characters and lone
+    surrogates become U+FFFD (escaping for HTML or Markdown comes after)."""
+    return _CONTROL.sub("\ufffd", str(value))
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * float(value):.1f}%"
+
+
+def _thousands(value: Any) -> str:
+    return "-" if value is None else f"{float(value):,.0f}"
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.4g}"
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("corpus_audit", "templates"), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(pct=_pct, thousands=_thousands, num=_num, printable=printable)
+    return env
+
+
+def _charts(audit: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    sf = audit.get("synthetic_fraction")
+    if sf:
+        if "score_histograms" in sf:
+            out["scores"] = charts.score_distributions(sf["score_histograms"])
+        names = list(sf["methods"])
+        out["methods"] = charts.intervals(names, [(m["estimate"], m["ci_low"], m["ci_high"]) for m in sf["methods"].values()],
+                                          "synthetic fraction by method (95% interval)")
+    if audit.get("strata"):
+        rows = audit["strata"][:30]
+        out["strata"] = charts.intervals([f"#{i + 1}" for i in range(len(rows))],
+                                         [(r["estimate"], r["ci_low"], r["ci_high"]) for r in rows],
+                                         "synthetic fraction by stratum (row numbers of the table)")
+    nd = audit.get("near_duplicates")
+    if nd and nd.get("largest"):
+        out["clusters"] = charts.bars([f"#{i + 1}" for i in range(len(nd["largest"]))], [c["size"] for c in nd["largest"]],
+                                      "documents in the largest near-duplicate clusters", log=True)
+    rep = audit.get("repetition")
+    if rep and rep.get("share_over_threshold"):
+        names = list(rep["share_over_threshold"])
+        out["repetition"] = charts.bars(names, [rep["share_over_threshold"][n] for n in names],
+                                        "share of documents over each Gopher threshold")
+    if audit.get("collapse_projection"):
+        out["projection"] = charts.projection_curves(audit["collapse_projection"]["generations"])
+    return out
+
+
+def render_html(audit: dict[str, Any]) -> str:
+    context = {key: audit.get(key) for key in ("tool", "input", "config", "strata", "model", "gate")}
+    context.update(sf=audit.get("synthetic_fraction"), nd=audit.get("near_duplicates"), rep=audit.get("repetition"),
+                   cp=audit.get("collapse_projection"), charts=_charts(audit), risk_rule=RISK_TEXT)
+    return _environment().get_template("report.html.j2").render(**context)
+
+
+def _md(value: Any) -> str:
+    """Text safe in Markdown: no HTML, no links, no emphasis, no table breaks, one line."""
+    text = " ".join(printable(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", text)
+
+
+def render_markdown(audit: dict[str, Any]) -> str:
+    """A pull-request summary, then a dataset-card Composition section."""
+    sf, nd, cp, inp = audit.get("synthetic_fraction"), audit.get("near_duplicates"), audit.get("collapse_projection"), audit["input"]
+    lines = ["## corpus-audit summary", "",
+             f"- Documents: {inp['scanned']:,} scanned of {inp['documents']:,} ({inp['skipped_documents']:,} skipped)"]
+    if sf:
+        lines.append(f"- **Synthetic fraction: {_pct(sf['estimate'])}** (95% interval {_pct(sf['ci_low'])} to "
+                     f"{_pct(sf['ci_high'])}, method `{sf['method']}`, calibration AUROC {sf['calibration']['auroc']:.3f})")
+        lines += [f"  - warning: {_md(w)}" for w in sf["warnings"]]
+    if nd:
+        lines.append(f"- Near-duplicates: {nd['duplicate_documents']:,} duplicate documents ({_pct(nd['duplicate_fraction'])}) "
+                     f"in {nd['clusters']:,} clusters")
+    if audit.get("repetition"):
+        lines.append(f"- Repetition: {_pct(audit['repetition']['flagged_share'])} of documents over a Gopher threshold")
+    if cp:
+        lines.append(f"- Collapse risk: **{cp['risk']}** ({cp['inputs']['regime']}, {cp['inputs']['generations']} generations; "
+                     f"excess rare-word loss {_pct(cp['risk_inputs']['excess_rare_decile_loss'])})")
+    for g in audit.get("gate") or []:
+        value = _num(g["value"]) if isinstance(g["value"], (int, float)) else g["value"]
+        lines.append(f"- Rule {_md(g['rule'])}: {'**broken**' if g['broken'] else 'holds'} (value {_md(value)})")
+    if sf:
+        lines += ["", "| method | estimate | 95% interval |", "|---|---|---|"]
+        lines += [f"| {name} | {_pct(m['estimate'])} | {_pct(m['ci_low'])} to {_pct(m['ci_high'])} |" for name, m in sf["methods"].items()]
+    lines += ["", "## Composition", ""]
+    if sf:
+        lines.append(f"An estimated {_pct(sf['estimate'])} of the documents (95% interval {_pct(sf['ci_low'])} to "
+                     f"{_pct(sf['ci_high'])}) are machine-generated, estimated with {sf['method']} quantification over a "
+                     f"classifier's scores, calibrated on {_md(sf['calibration']['source'])}.")
+    if nd:
+        lines.append(f"{_pct(nd['duplicate_fraction'])} of the documents are near-duplicates (MinHash, Jaccard >= "
+                     f"{nd['threshold']}) of another document.")
+    lines.append(f"Measured with corpus-audit {audit['tool']['version']}.")
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(audit: dict[str, Any], html: Path, markdown: Path) -> None:
+    atomic.write_bytes(html, render_html(audit).encode("utf-8", "replace"))
+    atomic.write_bytes(markdown, render_markdown(audit).encode("utf-8", "replace"))

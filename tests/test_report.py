@@ -1,0 +1,153 @@
+"""Reports and gating: hostile text stays inert, rules parse by grammar, exit codes, re-rendering."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from io import StringIO
+
+import pytest
+from rich.console import Console
+
+from corpus_audit.errors import AuditError
+from corpus_audit.gating import GRADES, evaluate, parse_rule
+from corpus_audit.report import render_html, render_markdown
+from corpus_audit.summary import print_summary
+from tests.conftest import run, write_parquet
+from tests.test_cli import ROOT, cli
+
+HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>", "</td></tr></table><b>", "{{ 7*7 }} {% raw %}",
+           "\x1b[31mred\x1b[0m \x07 \u202eevil\u202c \u200b", "<svg onload=alert(3)>", "javascript:alert(4)"]
+
+
+class _Elements(HTMLParser):
+    """Every element and attribute of a document, as the browser's parser sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attributes: list[tuple[str, str | None]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attributes += attrs
+
+
+@pytest.fixture(scope="module")
+def hostile_audit(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile")
+    texts, sites = [], []
+    for i, evil in enumerate(HOSTILE):
+        body = f"{evil} plain words follow here about the river mill and the old stone bridge in town number {i}"
+        texts += [body] * 3  # near-duplicates, so the excerpt of each cluster shows the hostile text
+        sites += [evil] * 3
+    corpus = write_parquet(tmp / "c.parquet", texts, **{"<b onmouseover=x>site": sites})
+    audit = run(tmp, corpus, by="<b onmouseover=x>site", fail_on=("duplicate_fraction>0.5",))
+    return tmp / "out", audit
+
+
+def test_hostile_text_is_inert_in_html(hostile_audit):
+    out, audit = hostile_audit
+    html = (out / "report.html").read_text(encoding="utf-8")
+    parsed = _Elements()
+    parsed.feed(html)
+    assert "script" not in parsed.tags and "img" not in parsed.tags
+    assert parsed.tags.count("table") == html.count("<table>")  # no table opened or closed by the data
+    assert not [name for name, _ in parsed.attributes if name.startswith("on")]
+    assert not [v for _, v in parsed.attributes if v and "javascript:" in v]
+    assert html.count("{{ 7*7 }} {% raw %}") >= 2  # template syntax in data is shown, not run (excerpt and stratum)
+    assert "\x1b" not in html and "\u202e" not in html and "\x07" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Content-Security-Policy" in html and "script-src 'none'" in html and "default-src 'none'" in html
+    assert len(audit["strata"]) == len(HOSTILE)
+
+
+def test_hostile_text_is_harmless_in_the_terminal_and_markdown(hostile_audit):
+    out, audit = hostile_audit
+    buffer = StringIO()
+    print_summary(audit, Console(file=buffer, width=80, force_terminal=False), str(out))
+    text = buffer.getvalue()
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    assert "alert" in text  # shown, as text
+    markdown = render_markdown({**audit, "synthetic_fraction": {**audit["synthetic_fraction"],
+                                                                "warnings": ["<script>x</script> [link](http://e.vil)"]}})
+    assert "<script>" not in markdown and "](http" not in markdown
+
+
+def test_report_command_reproduces_the_html(hostile_audit, tmp_path):
+    out, _ = hostile_audit
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "report.html").unlink()
+    done = cli("report", str(copy))
+    assert done.returncode == 1, done.stderr  # the audit's own rule is broken: report says so again
+    assert "rule broken: duplicate_fraction>0.5" in done.stderr
+    assert (copy / "report.html").read_bytes() == (out / "report.html").read_bytes()
+    assert render_html(json.loads((out / "audit.json").read_text())) == (out / "report.html").read_text(encoding="utf-8")
+    missing = cli("report", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no audit.json there" in missing.stderr
+
+
+@pytest.mark.parametrize(("rule", "value", "broken"), [
+    ("synthetic_fraction>0.10", 0.2, True), ("synthetic_fraction > 0.10", 0.1, False), ("ci_high>=0.2", 0.2, True),
+    ("ci_low<0.05", 0.05, False), ("ci_low<=0.05", 0.05, True), ("duplicate_fraction==0", 0.0, True),
+    ("duplicate_fraction!=0", 0.0, False), ("synthetic_fraction>10%", 0.11, True), ("ci_high>1e-1", 0.09, False)])
+def test_numeric_rules(rule, value, broken):
+    audit = {"synthetic_fraction": {"estimate": value, "ci_low": value, "ci_high": value},
+             "near_duplicates": {"duplicate_fraction": value}}
+    assert evaluate([parse_rule(rule)], audit)[0]["broken"] is broken
+
+
+def test_risk_rules_follow_the_grade_order():
+    for i, actual in enumerate(GRADES):
+        audit = {"collapse_projection": {"risk": actual}}
+        for j, limit in enumerate(GRADES):
+            assert parse_rule(f"risk>={limit}").check(audit)[0] is (i >= j)
+            assert parse_rule(f"risk<{limit}").check(audit)[0] is (i < j)
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ("synthetic_fraction", "expected METRIC OP VALUE"), ("bogus>0.1", "unknown metric 'bogus'"),
+    ("risk>=extreme", "compares with a grade"), ("synthetic_fraction>high", "compares with a number"),
+    ("__import__('os').system('x')>0", "expected METRIC OP VALUE"), ("synthetic_fraction=>0.1", "expected METRIC OP VALUE")])
+def test_invalid_rules_are_refused(rule, message):
+    with pytest.raises(AuditError, match=message):
+        parse_rule(rule)
+
+
+def test_a_rule_on_a_metric_the_audit_lacks_is_an_error():
+    with pytest.raises(AuditError, match="this audit has no risk"):
+        evaluate([parse_rule("risk>=high")], {})
+
+
+def test_scan_exit_codes(tmp_path):
+    path = write_parquet(tmp_path / "a.parquet", [f"words of document {i} in a row" for i in range(30)])
+    holds = cli("scan", str(path), "--out", str(tmp_path / "a"), "--fail-on", "duplicate_fraction>0.5")
+    assert holds.returncode == 0, holds.stderr
+    broken = cli("scan", str(path), "--out", str(tmp_path / "b"), "--fail-on", "synthetic_fraction>=0", "--fail-on", "risk>critical")
+    assert broken.returncode == 1 and "rule broken: synthetic_fraction>=0" in broken.stderr
+    assert "risk>critical" not in broken.stderr.split("rule broken")[-1]
+    invalid = cli("scan", str(path), "--out", str(tmp_path / "c"), "--fail-on", "risk>=extreme")
+    assert invalid.returncode == 2 and len(invalid.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "c").exists()  # refused before anything was scanned
+
+
+def _chromium() -> str | None:
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome", "chrome")) if p), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Chromium is not installed")
+def test_sample_report_renders_offline_in_headless_chromium(tmp_path):
+    done = cli("scan", str(ROOT / "sample_data"), "--out", str(tmp_path / "demo"))
+    assert done.returncode == 0, done.stderr
+    log = tmp_path / "net.log"
+    result = subprocess.run([_chromium(), "--headless", "--disable-gpu", "--no-sandbox", f"--log-net-log={log}",
+                             "--dump-dom", (tmp_path / "demo" / "report.html").as_uri()],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "corpus-audit report" in result.stdout
+    requests = json.loads(log.read_text()) if log.exists() else {"events": []}
+    urls = [e.get("params", {}).get("url", "") for e in requests.get("events", [])]
+    assert not [u for u in urls if u.startswith(("http:", "https:", "ws:", "wss:"))]
