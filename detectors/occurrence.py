@@ -33,27 +33,25 @@ from sklearn.metrics import roc_auc_score
 
 from detectors.base import Column, Detector
 from detectors.partials import Bundle, Histogram
-from detectors.tokens import hash_words
+from detectors.tokens import HashedWords, hash_words
 
 LLR_LIMIT = 40.0  # ratios beyond +-40 are certain either way; the histogram clamps them
 LLR_BINS = 4000
 
 
-def occurrence_matrix(texts: Sequence[str], vocabulary: np.ndarray) -> sp.csr_matrix:
+def occurrence_matrix(words: HashedWords, vocabulary: np.ndarray) -> sp.csr_matrix:
     """Documents x vocabulary: 1 where the (sorted) vocabulary word occurs in the document."""
-    words = hash_words(texts)
     position = np.searchsorted(vocabulary, words.hashes)
     position[position == len(vocabulary)] = 0
     found = vocabulary[position] == words.hashes if len(vocabulary) else np.zeros(len(words.hashes), bool)
     matrix = sp.csr_matrix((np.ones(int(found.sum())), (words.document[found], position[found])),
-                           shape=(len(texts), len(vocabulary)))
+                           shape=(len(words.counts), len(vocabulary)))
     matrix.data[:] = 1.0  # repeated words were summed: occurrence, not count
     return matrix
 
 
-def _document_frequencies(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def _document_frequencies(words: HashedWords) -> tuple[np.ndarray, np.ndarray]:
     """Distinct word hashes of a set of texts and in how many texts each occurs."""
-    words = hash_words(texts)
     pairs = np.unique(np.stack([words.document.astype(np.uint64), words.hashes]), axis=1)
     return np.unique(pairs[1], return_counts=True)
 
@@ -107,12 +105,13 @@ class WordOccurrenceDetector(Detector):
         """Profiles of the reference sets over the `max_vocabulary` words found in the most
         documents (at least `min_documents` in each set), fitted on the sets and on `replicates`
         bootstrap resamples, then tempered by cross-fitting (see `_temper`)."""
-        (h_words, h_df), (s_words, s_df) = _document_frequencies(human), _document_frequencies(synthetic)
+        hashed = [hash_words(human), hash_words(synthetic)]
+        (h_words, h_df), (s_words, s_df) = (_document_frequencies(words) for words in hashed)
         common, h_at, s_at = np.intersect1d(h_words, s_words, assume_unique=True, return_indices=True)
         enough = (h_df[h_at] >= min_documents) & (s_df[s_at] >= min_documents)
         common, total = common[enough], (h_df[h_at] + s_df[s_at])[enough]
         vocabulary = np.sort(common[np.argsort(-total, kind="stable")[:max_vocabulary]])
-        occurs = [occurrence_matrix(texts, vocabulary) for texts in (human, synthetic)]
+        occurs = [occurrence_matrix(words, vocabulary) for words in hashed]
         rng = np.random.default_rng(seed)
         draws = [np.vstack([np.ones(m.shape[0]), rng.multinomial(m.shape[0], np.full(m.shape[0], 1 / m.shape[0]), size=replicates)])
                  for m in occurs]
@@ -127,7 +126,7 @@ class WordOccurrenceDetector(Detector):
     def ratios(self, texts: Sequence[str]) -> np.ndarray:
         """Documents x (1 + replicates) log-likelihood ratios; column 0 is the full reference sets'."""
         if self._last is None or self._last[0] is not texts:
-            ratios = np.asarray(occurrence_matrix(texts, self.vocabulary) @ self.weights) + self.base[None, :]
+            ratios = np.asarray(occurrence_matrix(hash_words(texts), self.vocabulary) @ self.weights) + self.base[None, :]
             self._last = (texts, ratios)
         return self._last[1]
 
