@@ -305,16 +305,21 @@ def project(
     _guarded(body, debug)
 
 
+def _load_audit(audit_dir: Path, label: str) -> tuple[Path, Any]:
+    """The path of AUDIT_DIR/audit.json and its parsed content; `label` starts each error."""
+    path = audit_dir / "audit.json"
+    try:
+        return path, json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AuditError(f"{label}{audit_dir}: no audit.json there") from None
+    except (OSError, ValueError) as err:
+        raise AuditError(f"{label}{path}: cannot read it ({err})") from None
+
+
 def _read_spectrum(audit_dir: Path) -> Any:
     from corpus_audit.projection import Spectrum
 
-    path = audit_dir / "audit.json"
-    try:
-        audit = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AuditError(f"--spectrum {audit_dir}: no audit.json there") from None
-    except (OSError, ValueError) as err:
-        raise AuditError(f"--spectrum {path}: cannot read it ({err})") from None
+    path, audit = _load_audit(audit_dir, "--spectrum ")
     section = audit.get("spectrum") if isinstance(audit, dict) else None
     if not isinstance(section, dict) or not isinstance(section.get("counts_of_counts"), list):
         raise AuditError(f"--spectrum {path}: no word spectrum in it (made by an older corpus-audit?)")
@@ -335,13 +340,7 @@ def report(
     def body() -> None:
         from corpus_audit.report import write_reports
 
-        path = audit_dir / "audit.json"
-        try:
-            audit = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise AuditError(f"{audit_dir}: no audit.json there") from None
-        except (OSError, ValueError) as err:
-            raise AuditError(f"{path}: cannot read it ({err})") from None
+        path, audit = _load_audit(audit_dir, "")
         if not isinstance(audit, dict) or audit.get("schema_version") != 1:
             raise AuditError(f"{path}: not a corpus-audit audit (schema_version 1)")
         try:

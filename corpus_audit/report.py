@@ -18,14 +18,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from corpus_audit import atomic, charts
 from corpus_audit.projection import RISK_TEXT
+from corpus_audit.summary import printable
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-
-
-def printable(value: Any) -> str:
-    """Corpus text made inert for display: control, bidi and zero-width characters and lone
-    surrogates become U+FFFD (escaping for HTML or Markdown comes after)."""
-    return _CONTROL.sub("\ufffd", str(value))
+def _inert(value: Any) -> str:
+    """Corpus text for a report: non-printable characters become U+FFFD (escaping for HTML
+    or Markdown comes after)."""
+    return printable(str(value), "\ufffd")
 
 
 def _pct(value: Any) -> str:
@@ -43,7 +41,7 @@ def _num(value: Any) -> str:
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("corpus_audit", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(pct=_pct, thousands=_thousands, num=_num, printable=printable)
+    env.filters.update(pct=_pct, thousands=_thousands, num=_num, printable=_inert)
     return env
 
 
@@ -84,7 +82,7 @@ def render_html(audit: dict[str, Any]) -> str:
 
 def _md(value: Any) -> str:
     """Text safe in Markdown: no HTML, no links, no emphasis, no table breaks, one line."""
-    text = " ".join(printable(value).split())
+    text = _inert(" ".join(str(value).split()))
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|~])", r"\\\1", text)
 

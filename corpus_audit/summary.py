@@ -17,9 +17,10 @@ def _fmt(value: float | int | None) -> str:
     return f"{value:.3g}"
 
 
-def _printable(text: str) -> str:
-    """Text from the corpus made safe for a terminal: control characters become spaces."""
-    return "".join(c if c.isprintable() else " " for c in text)
+def printable(text: str, replacement: str = " ") -> str:
+    """Text from the corpus made inert for display: every character Python does not call
+    printable (controls, bidi overrides, zero-width marks, lone surrogates) is replaced."""
+    return "".join(c if c.isprintable() else replacement for c in text)
 
 
 def _estimate(section: dict[str, Any], console: Console) -> None:
@@ -112,7 +113,7 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
         for header in ("value", "documents", "estimate", "95% interval"):
             table.add_column(header, justify="left" if header == "value" else "right")
         for row in audit["strata"][:15]:
-            table.add_row(escape(_printable(str(row["value"])[:40])), f"{row['documents']:,}", f"{row['estimate']:.1%}",
+            table.add_row(escape(printable(str(row["value"])[:40])), f"{row['documents']:,}", f"{row['estimate']:.1%}",
                           f"{row['ci_low']:.1%} to {row['ci_high']:.1%}")
         console.print(table)
         if len(audit["strata"]) > 15:
@@ -124,7 +125,7 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
         console.print(f"near-duplicates (Jaccard >= {nd['threshold']:g}): {nd['clusters']:,} clusters, "
                       f"{nd['duplicate_documents']:,} duplicate documents ({nd['duplicate_fraction']:.1%})")
         for cluster in nd["largest"][:3]:
-            console.print(f"  {cluster['size']:,} x {escape(_printable(cluster['excerpt'][:60]))}...", soft_wrap=False)
+            console.print(f"  {cluster['size']:,} x {escape(printable(cluster['excerpt'][:60]))}...", soft_wrap=False)
         if "against" in nd:
             console.print(f"  {nd['against']['matched_documents']:,} documents near-duplicate the --against set")
     if audit.get("model") and "classifier" in audit:
@@ -137,7 +138,7 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
         print_projection(audit["collapse_projection"], console)
     for g in audit.get("gate") or []:
         state = "[red]broken[/red]" if g["broken"] else "holds"
-        console.print(f"  rule {escape(_printable(g['rule']))}: {state} (value {escape(str(g['value']))})")
+        console.print(f"  rule {escape(printable(g['rule']))}: {state} (value {escape(str(g['value']))})")
     timing = audit.get("timing", {})
     if timing.get("documents_per_second"):
         console.print(f"  {timing['seconds']:.1f} s, {timing['documents_per_second']:,.0f} docs/s")
