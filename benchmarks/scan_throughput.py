@@ -6,6 +6,11 @@ real command in a subprocess, and samples the resident memory of the whole proce
 corpus grows: that is the streaming promise.
 
     python benchmarks/scan_throughput.py --docs 100000 1000000 --workers 2
+    python benchmarks/scan_throughput.py --docs 100000 --workers 1 2 --engine dask   # scaling
+
+With several --workers, it also prints the scaling ratio of each count over the first.
+With --engine dask, the scan runs on a local Dask cluster of that many worker processes
+(its scheduler and nanny processes are counted in the memory of the process tree).
 """
 
 from __future__ import annotations
@@ -50,9 +55,10 @@ def tree_rss(pid: int) -> tuple[int, int]:
     return own, total
 
 
-def measure(corpus: Path, out: Path, workers: int) -> dict:
+def measure(corpus: Path, out: Path, workers: int, engine: str = "local") -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    command = [sys.executable, "-m", "corpus_audit", "scan", str(corpus), "--out", str(out), "--workers", str(workers)]
+    command = [sys.executable, "-m", "corpus_audit", "scan", str(corpus), "--out", str(out), "--workers", str(workers),
+               "--engine", engine]
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={"CI": "true", "PATH": "/usr/bin:/bin"})
     peak_main = peak_tree = 0
@@ -65,7 +71,8 @@ def measure(corpus: Path, out: Path, workers: int) -> dict:
         raise SystemExit(f"scan failed: {process.stderr.read().decode()}")
     audit = json.loads((out / "audit.json").read_text())
     docs, mb = audit["input"]["scanned"], audit["length"]["char_count"]["total"] / 1e6
-    return {"documents": docs, "workers": workers, "seconds": round(seconds, 1),
+    return {"documents": docs, "engine": engine, "workers": workers, "seconds": round(seconds, 1),
+            "scan_seconds": audit["timing"]["scan_seconds"], "join_seconds": audit["timing"]["join_seconds"],
             "docs_per_s": round(docs / seconds), "docs_per_s_per_core": round(docs / seconds / workers),
             "text_MB_per_s_per_core": round(mb / seconds / workers, 2),
             "peak_rss_main_MB": round(peak_main / 2**20), "peak_rss_tree_MB": round(peak_tree / 2**20)}
@@ -74,13 +81,19 @@ def measure(corpus: Path, out: Path, workers: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--engine", choices=["local", "dask"], default="local")
     parser.add_argument("--data", type=Path, default=Path("benchmarks/out"))
     args = parser.parse_args()
     for n in args.docs:
         corpus = args.data / f"corpus-{n}"
         write_shards(corpus, n)
-        print(json.dumps(measure(corpus, args.data / f"audit-{n}", args.workers)), flush=True)
+        first = None
+        for workers in args.workers:
+            result = measure(corpus, args.data / f"audit-{n}", workers, args.engine)
+            first = first or result
+            result["scaling_over_first"] = round(first["seconds"] / result["seconds"], 2)
+            print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

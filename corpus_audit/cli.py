@@ -80,12 +80,6 @@ def _guarded(action: Callable[[], Any], debug: bool) -> Any:
         _fail(f"internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)")
 
 
-def _not_yet(given: dict[str, bool]) -> None:
-    for option, used in given.items():
-        if used:
-            _fail(f"{option} is not available yet in corpus-audit {__version__}")
-
-
 def _version(value: bool) -> None:
     if value:
         print(f"corpus-audit {__version__}")
@@ -116,9 +110,9 @@ def scan(
     near_dup_threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 5-gram sets that counts as a near-duplicate.")] = 0.8,
     against: Annotated[str | None, typer.Option(help="Also find documents that near-duplicate the texts of this file, directory, glob or URL (e.g. known machine-written texts).")] = None,
     max_doc_chars: Annotated[int, typer.Option(help="Longer documents are truncated to this many characters for scoring, and counted.")] = 1_000_000,
-    workers: Annotated[int | None, typer.Option(help="Local worker processes [default: all cores].")] = None,
-    engine: Annotated[Engine, typer.Option(help="Where batches are scored.")] = Engine.local,
-    scheduler: Annotated[str | None, typer.Option(help="Address of a running Dask scheduler (with --engine dask).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes: local, or of the local Dask cluster [default: all cores].")] = None,
+    engine: Annotated[Engine, typer.Option(help="Where shards are scanned: local processes, or a Dask cluster (needs corpus-audit[dask]).")] = Engine.local,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a running Dask scheduler, e.g. tcp://host:8786 (with --engine dask) [default: a local cluster of --workers processes].")] = None,
     generations: Annotated[int | None, typer.Option(help="Generations of the collapse projection [default: 5].")] = None,
     regime: Annotated[Regime | None, typer.Option(help="Training regime of the collapse projection [default: mix].")] = None,
     fail_on: Annotated[list[str] | None, typer.Option(help="Exit 1 when the audit breaks this rule, e.g. 'synthetic_fraction>0.10' (repeatable).")] = None,
@@ -128,8 +122,6 @@ def scan(
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
 ) -> None:
     """Scan a corpus and write the audit to --out."""
-    _not_yet({"--engine dask": engine is Engine.dask, "--scheduler": scheduler is not None})
-
     def body() -> None:
         options: dict[str, Any] = {}
         if workers is not None:
@@ -144,7 +136,7 @@ def scan(
             max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold, against=against,
             model=None if model is None else str(model), reference_human=reference_human,
             reference_synthetic=reference_synthetic, on_error=on_error.value, resume=resume,
-            fail_on=tuple(fail_on or ()), **options)
+            fail_on=tuple(fail_on or ()), engine=engine.value, scheduler=scheduler, **options)
         if progress_enabled():
             with TerminalProgress() as progress:
                 audit = run_scan(config, progress=progress)

@@ -12,6 +12,8 @@ from corpus_audit.gating import parse_rule
 from corpus_audit.sources import FORMATS
 
 ON_ERROR = ("fail", "skip")
+ENGINES = ("local", "dask")
+EXECUTION = ("workers", "engine", "scheduler")  # options that change only where and how fast a scan runs
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class ScanConfig:
     reference_human: str | None = None
     reference_synthetic: str | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    engine: str = "local"
+    scheduler: str | None = None
     on_error: str = "fail"
     resume: bool = False
     batch_size: int = 1000
@@ -62,6 +66,10 @@ class ScanConfig:
             raise AuditError("--reference-human and --reference-synthetic go together: give both, or neither")
         if self.workers < 1:
             raise AuditError(f"--workers {self.workers}: must be at least 1")
+        if self.engine not in ENGINES:
+            raise AuditError(f"--engine {self.engine!r}: expected local or dask")
+        if self.scheduler is not None and self.engine != "dask":
+            raise AuditError("--scheduler needs --engine dask")
         if self.on_error not in ON_ERROR:
             raise AuditError(f"--on-error {self.on_error!r}: expected fail or skip")
         if not 1 <= self.generations <= 1000:
@@ -74,7 +82,8 @@ class ScanConfig:
             raise AuditError(f"batch size {self.batch_size}: must be at least 1")
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        """Every option but where and how fast the scan runs (recorded with the timings instead)."""
+        out = {k: v for k, v in asdict(self).items() if k not in EXECUTION}
         out["inputs"] = list(self.inputs)
         out["fail_on"] = list(self.fail_on)
         out["out"] = str(self.out)
@@ -82,5 +91,5 @@ class ScanConfig:
 
     def result_options(self) -> dict[str, Any]:
         """The options that change `documents/` or `audit.json` (not where or how fast)."""
-        skip = {"out", "workers", "on_error", "resume", "fail_on"}
+        skip = {"out", "on_error", "resume", "fail_on"}
         return {k: v for k, v in self.as_dict().items() if k not in skip}

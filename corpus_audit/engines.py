@@ -1,21 +1,32 @@
-"""Where batches are scored: in this process, or in a pool of worker processes.
+"""Where the work runs: in this process, or in a pool of local worker processes.
 
-An engine takes batches of texts and returns futures of their scores. The pipeline does
-not know which engine runs; both give identical results because scoring is a pure
-function of the texts and the detectors.
+An engine scans shards (through a `ShardScanner`), runs the near-duplicate join and
+labels the documents parts. The pipeline does not know which engine runs; every engine
+gives identical results because scoring is a pure function of the texts and the
+detectors, and every file name is fixed by its shard and batch. The Dask engine, with the
+same three methods, is in `corpus_audit.dask_engine`.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from corpus_audit.errors import SourceError
+from corpus_audit.near_duplicates import Clusters, NearDuplicateJoin, label_part
+from corpus_audit.readers import Shard
+from corpus_audit.run_state import ShardResult
 from detectors import Detector
+
+if TYPE_CHECKING:
+    from corpus_audit.shard_scan import PreparedBatch, ShardScanner
 
 _WORKER_DETECTORS: list[Detector] = []
 
@@ -42,6 +53,16 @@ def score_texts(detectors: Sequence[Detector], texts: Sequence[str]) -> ScoredBa
     return ScoredBatch(columns, partials)
 
 
+class ShardSink(Protocol):
+    """What an engine tells the pipeline while it scans."""
+
+    def advance(self, documents: int) -> None: ...
+
+    def shard_done(self, result: ShardResult) -> None: ...
+
+    def shard_failed(self, shard: Shard, err: SourceError) -> None: ...
+
+
 def _init_worker(detectors: list[Detector]) -> None:
     _WORKER_DETECTORS[:] = detectors
 
@@ -51,7 +72,11 @@ def _score_in_worker(texts: Sequence[str]) -> ScoredBatch:
 
 
 class LocalEngine:
-    """Scores in this process (`workers=1`) or in a process pool of `workers` processes."""
+    """Scores in this process (`workers=1`) or in a process pool of `workers` processes.
+
+    This process reads the shards one after another; at most two batches per worker are
+    being scored at once, so memory does not grow with the corpus, and results are stored
+    in submission order."""
 
     def __init__(self, detectors: Sequence[Detector], workers: int) -> None:
         self.detectors = list(detectors)
@@ -83,3 +108,38 @@ class LocalEngine:
         future: Future[ScoredBatch] = Future()
         future.set_result(score_texts(self.detectors, texts))
         return future
+
+    def scan(self, scanner: ShardScanner, shards: Sequence[Shard], sink: ShardSink) -> None:
+        """Scan the shards, telling `sink` as each finishes or fails."""
+        pending: deque[tuple[PreparedBatch, Future[ScoredBatch]]] = deque()
+
+        def finish(item: PreparedBatch, future: Future[ScoredBatch]) -> None:
+            scanner.store(item, future.result())
+            sink.advance(len(item.batch))
+            if item.work.complete:
+                sink.shard_done(item.work.close())
+
+        for shard in shards:
+            work = scanner.start(shard)
+            try:
+                for item in scanner.batches(shard, work):
+                    pending.append((item, self.submit(item.texts)))
+                    while len(pending) >= self.max_in_flight:
+                        finish(*pending.popleft())
+            except SourceError as err:
+                while pending:
+                    finish(*pending.popleft())
+                scanner.discard(work.result.parts)
+                sink.shard_failed(shard, err)
+                continue
+            if work.complete:
+                sink.shard_done(work.close())
+        while pending:
+            finish(*pending.popleft())
+
+    def join(self, join: NearDuplicateJoin, parts: list[Path], work_dir: Path, reference_parts: list[Path]) -> Clusters:
+        return join.run(parts, work_dir, reference_parts)
+
+    def label(self, labels: Sequence[tuple[Path, list[str | None], list[str | None] | None]]) -> None:
+        for path, cluster, matches in labels:
+            label_part(path, cluster, matches)

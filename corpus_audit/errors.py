@@ -14,3 +14,6 @@ class SourceError(AuditError):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # raised on a Dask worker, re-raised here
+        return type(self), (self.source, self.reason)

@@ -74,15 +74,8 @@ class NearDuplicateJoin:
         pairs = self._candidates(bands, has_shingles, corpus)
         signatures = self._map(work_dir / "signatures.bin", np.uint32, (n, perms))
         shingles = self._map(work_dir / "shingles.bin", np.uint32, (int(offsets[-1]),))
-        accepted, exact = self._verify(pairs, signatures, shingles, offsets)
-        inside = accepted[accepted[:, 1] < corpus]
-        graph = coo_matrix((np.ones(len(inside), dtype=np.int8), (inside[:, 0], inside[:, 1])), shape=(corpus, corpus))
-        _, labels = connected_components(graph, directed=False)
-        matches = accepted[(accepted[:, 0] < corpus) & (accepted[:, 1] >= corpus)]
-        reference_match = np.full(corpus, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(reference_match, matches[:, 0], matches[:, 1] - corpus)
-        reference_match[reference_match == np.iinfo(np.int64).max] = -1
-        return Clusters(labels, np.bincount(labels, minlength=1), len(pairs), len(inside), exact, reference_match)
+        accepted, exact = verify_pairs(pairs, signatures, shingles, offsets, self.threshold, self.margin)
+        return clusters_from_edges(accepted, corpus, len(pairs), exact)
 
     @staticmethod
     def _map(path: Path, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
@@ -128,7 +121,7 @@ class NearDuplicateJoin:
                     mask = usable[lo:lo + chunk] & (values % np.uint64(partitions) == np.uint64(p))
                     keys.append(values[mask])
                     docs.append(np.flatnonzero(mask) + lo)
-                found.append(self._bucket_pairs(np.concatenate(keys), np.concatenate(docs), corpus))
+                found.append(self.bucket_pairs(np.concatenate(keys), np.concatenate(docs), corpus))
         pairs = np.concatenate(found) if found else np.empty((0, 2), np.int64)
         if not len(pairs):
             return pairs
@@ -136,7 +129,7 @@ class NearDuplicateJoin:
         return np.stack([(packed >> np.uint64(32)).astype(np.int64), (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)], 1)
 
     @staticmethod
-    def _bucket_pairs(keys: np.ndarray, docs: np.ndarray, corpus: int) -> np.ndarray:
+    def bucket_pairs(keys: np.ndarray, docs: np.ndarray, corpus: int) -> np.ndarray:
         """For each bucket of equal keys, pairs (its first document, each other document),
         and (each corpus document, the bucket's first reference document)."""
         if not len(keys):
@@ -156,27 +149,46 @@ class NearDuplicateJoin:
             pairs.append(np.stack([docs[linked], reference_of[bucket[linked]]], 1))
         return np.concatenate(pairs)
 
-    def _verify(self, pairs: np.ndarray, signatures: np.ndarray, shingles: np.ndarray,
-                offsets: np.ndarray) -> tuple[np.ndarray, int]:
-        """The pairs whose Jaccard is at least the threshold, and how many needed the exact check."""
-        t = self.threshold
-        perms = signatures.shape[1]
-        band = self.margin * math.sqrt(t * (1 - t) / perms)
-        kept: list[np.ndarray] = []
-        exact_checks = 0
-        for lo in range(0, len(pairs), 100_000):
-            chunk = pairs[lo:lo + 100_000]
-            estimate = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1)
-            accept = estimate >= t + band
-            unsure = np.flatnonzero((estimate > t - band) & ~accept)
-            exact_checks += len(unsure)
-            for k in unsure:
-                a, b = chunk[k]
-                sa, sb = shingles[offsets[a]:offsets[a + 1]], shingles[offsets[b]:offsets[b + 1]]
-                inter = np.intersect1d(sa, sb, assume_unique=True).size
-                accept[k] = inter / (sa.size + sb.size - inter) >= t
-            kept.append(chunk[accept])
-        return (np.concatenate(kept) if kept else np.empty((0, 2), np.int64)), exact_checks
+
+def verify_pairs(pairs: np.ndarray, signatures: np.ndarray, shingles: np.ndarray, offsets: np.ndarray,
+                 threshold: float, margin: float) -> tuple[np.ndarray, int]:
+    """The candidate pairs whose Jaccard is at least `threshold`, and how many needed the exact check.
+
+    `signatures[i]` and `shingles[offsets[i]:offsets[i + 1]]` are document i's MinHash
+    signature and sorted shingle hashes (memory maps for the local join, gathered rows on
+    a Dask worker)."""
+    t = threshold
+    perms = signatures.shape[1]
+    band = margin * math.sqrt(t * (1 - t) / perms)
+    kept: list[np.ndarray] = []
+    exact_checks = 0
+    for lo in range(0, len(pairs), 100_000):
+        chunk = pairs[lo:lo + 100_000]
+        estimate = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1)
+        accept = estimate >= t + band
+        unsure = np.flatnonzero((estimate > t - band) & ~accept)
+        exact_checks += len(unsure)
+        for k in unsure:
+            a, b = chunk[k]
+            sa, sb = shingles[offsets[a]:offsets[a + 1]], shingles[offsets[b]:offsets[b + 1]]
+            inter = np.intersect1d(sa, sb, assume_unique=True).size
+            accept[k] = inter / (sa.size + sb.size - inter) >= t
+        kept.append(chunk[accept])
+    return (np.concatenate(kept) if kept else np.empty((0, 2), np.int64)), exact_checks
+
+
+def clusters_from_edges(accepted: np.ndarray, corpus: int, candidate_pairs: int, exact_checks: int) -> Clusters:
+    """Clusters as connected components of the verified pairs among the first `corpus`
+    documents; pairs with a later (reference) document give each corpus document's match."""
+    accepted = accepted.reshape(-1, 2)
+    inside = accepted[accepted[:, 1] < corpus]
+    graph = coo_matrix((np.ones(len(inside), dtype=np.int8), (inside[:, 0], inside[:, 1])), shape=(corpus, corpus))
+    _, labels = connected_components(graph, directed=False)
+    matches = accepted[(accepted[:, 0] < corpus) & (accepted[:, 1] >= corpus)]
+    reference_match = np.full(corpus, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(reference_match, matches[:, 0], matches[:, 1] - corpus)
+    reference_match[reference_match == np.iinfo(np.int64).max] = -1
+    return Clusters(labels, np.bincount(labels, minlength=1), candidate_pairs, len(inside), exact_checks, reference_match)
 
 
 @dataclass
@@ -225,17 +237,23 @@ def selected_rows(documents: Path, parts: list[str], selected: np.ndarray,
             yield pq.read_table(documents / part, columns=columns).take(inside).to_pydict(), offset + inside
 
 
-def label_documents(documents: Path, parts: list[str], clusters: Clusters, representatives: dict[int, str],
-                    reference_ids: list[str] | None) -> None:
-    """Rewrite each documents part with `near_dup_cluster` (and `matches_reference` with --against)."""
+def part_labels(documents: Path, parts: list[str], clusters: Clusters, representatives: dict[int, str],
+                reference_ids: list[str] | None) -> Iterator[tuple[str, list[str | None], list[str | None] | None]]:
+    """Per part: each document's `near_dup_cluster` (and `matches_reference` with --against)."""
     member = clusters.in_cluster()
     for part, offset, rows in _part_ranges(documents, parts):
-        table = pq.read_table(documents / part)
-        table = table.drop_columns([c for c in ("near_dup_cluster", "matches_reference") if c in table.column_names])
-        table = table.append_column("near_dup_cluster", pa.array(
-            [representatives[clusters.labels[i]] if member[i] else None for i in range(offset, offset + rows)], pa.string()))
+        cluster = [representatives[clusters.labels[i]] if member[i] else None for i in range(offset, offset + rows)]
+        matches = None
         if reference_ids is not None:
-            matched = clusters.reference_match[offset:offset + rows].tolist()
-            table = table.append_column("matches_reference", pa.array(
-                [reference_ids[m] if m >= 0 else None for m in matched], pa.string()))
-        atomic.write_parquet(documents / part, table)
+            matches = [reference_ids[m] if m >= 0 else None for m in clusters.reference_match[offset:offset + rows].tolist()]
+        yield part, cluster, matches
+
+
+def label_part(path: Path, cluster: list[str | None], matches: list[str | None] | None) -> None:
+    """Rewrite one documents part with its `near_dup_cluster` (and `matches_reference`) column."""
+    table = pq.read_table(path)
+    table = table.drop_columns([c for c in ("near_dup_cluster", "matches_reference") if c in table.column_names])
+    table = table.append_column("near_dup_cluster", pa.array(cluster, pa.string()))
+    if matches is not None:
+        table = table.append_column("matches_reference", pa.array(matches, pa.string()))
+    atomic.write_parquet(path, table)

@@ -1,46 +1,45 @@
 """The scan: read -> detect per batch (in parallel) -> write documents/ -> merge -> audit.json.
 
-Reading happens in this process, one shard after another, in bounded batches; at most
-`engine.max_in_flight` batches are being scored at once, so memory does not grow with the
-corpus. Results are handled in submission order, which makes the output files the same
-whatever the number of workers.
+An engine (local processes, or a Dask cluster) scans the shards into `documents/` parts
+and per-shard partials; this module merges the partials in shard order, estimates,
+projects, has the engine join near-duplicates, and writes the audit and reports. Every
+output is the same whatever the engine and the number of workers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpus_audit import __version__, atomic, gating, model_store
 from corpus_audit.config import ScanConfig
-from corpus_audit.engines import LocalEngine, ScoredBatch
+from corpus_audit.engines import LocalEngine
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.estimation import Calibration, estimate, occurrence_interval
 from corpus_audit.model_store import StoredModel
-from corpus_audit.near_duplicates import NearDuplicateJoin, label_documents, selected_rows, summarize_clusters
+from corpus_audit.near_duplicates import NearDuplicateJoin, part_labels, selected_rows, summarize_clusters
 from corpus_audit.projection import Plan, Spectrum, project
 from corpus_audit.quantify import ScoreSet
-from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, group_shards, read_texts
+from corpus_audit.readers import ColumnSpec, Shard, ShardReader, group_shards, read_texts
 from corpus_audit.report import write_reports
 from corpus_audit.run_state import RunState, ShardResult
 from corpus_audit.sampling import Sampler, choose_exact
+from corpus_audit.shard_scan import ShardScanner, check_strata
 from corpus_audit.sources import resolve_sources
 from detectors import Bundle, Detector, Histogram, MinHashDetector, default_detectors
 from detectors.classifier import SCORE_BINS, ClassifierDetector
 from detectors.occurrence import WordOccurrenceDetector
 
-MAX_STRATA = 1000
+
+if TYPE_CHECKING:
+    from corpus_audit.dask_engine import DaskEngine
+
 CHART_BINS = 50  # p_synthetic histograms kept in audit.json for the report's chart
 
 
@@ -60,30 +59,6 @@ class _Silent:
     def advance(self, documents: int) -> None: ...
 
     def shard_done(self) -> None: ...
-
-
-@dataclass
-class _ShardWork:
-    """A shard being scanned: its result so far and its batches not yet scored."""
-
-    result: ShardResult
-    partials: dict[str, Bundle] = field(default_factory=dict)
-    strata: dict[str, Histogram] = field(default_factory=dict)
-    outstanding: int = 0
-    read_all: bool = False
-
-
-@dataclass
-class _Pending:
-    work: _ShardWork
-    batch_index: int
-    batch: DocumentBatch
-    truncated: np.ndarray
-    future: Future[ScoredBatch]
-
-
-def _shard_key(shard: Shard) -> int:
-    return int(hashlib.sha256(shard.sources[0].url.encode()).hexdigest()[:15], 16)
 
 
 class Scan:
@@ -124,21 +99,23 @@ class Scan:
                 self.progress.shard_done()
             skipped_now = {s["index"] for s in self.skipped_sources}
             todo = [s for s in shards if s.index not in self.results and s.index not in skipped_now]
-            with LocalEngine(self.detectors, self.config.workers) as engine:
-                self._scan_shards(todo, engine, sampler)
-            audit = self._assemble(shards, population, resumed)
-            if self.model is not None and "classifier" in self.merged:
-                self._estimate(audit)
-                if "spectrum" in audit:
-                    audit["collapse_projection"] = self._project(audit)
-            scanned = time.perf_counter()
-            for detector in self.detectors:
-                if isinstance(detector, MinHashDetector):
-                    audit["near_duplicates"] = self._near_duplicates(detector, shards)
-                    if "synthetic_fraction" in audit:
-                        self._composition(audit["synthetic_fraction"])
+            with self._engine() as engine:
+                engine.scan(self._scanner(sampler), todo, self)
+                audit = self._assemble(shards, population, resumed)
+                if self.model is not None and "classifier" in self.merged:
+                    self._estimate(audit)
+                    if "spectrum" in audit:
+                        audit["collapse_projection"] = self._project(audit)
+                scanned = time.perf_counter()
+                for detector in self.detectors:
+                    if isinstance(detector, MinHashDetector):
+                        audit["near_duplicates"] = self._near_duplicates(detector, shards, engine)
+                        if "synthetic_fraction" in audit:
+                            self._composition(audit["synthetic_fraction"])
             finished = time.perf_counter()
-            audit["timing"] = {"seconds": round(finished - started, 3), "scan_seconds": round(scanned - started, 3),
+            audit["timing"] = {"engine": self.config.engine, "workers": self.config.workers,
+                               "scheduler": self.config.scheduler,
+                               "seconds": round(finished - started, 3), "scan_seconds": round(scanned - started, 3),
                                "join_seconds": round(finished - scanned, 3),
                                "documents_per_second": round(audit["input"]["scanned"] / (finished - started), 1)}
             if self.config.fail_on:
@@ -173,107 +150,30 @@ class Scan:
         self.skipped_sources.append({"index": shard.index, "source": err.source, "error": err.reason})
         self.progress.shard_done()
 
-    def _scan_shards(self, shards: list[Shard], engine: LocalEngine, sampler: Sampler) -> None:
-        pending: deque[_Pending] = deque()
-        for shard in shards:
-            work = _ShardWork(ShardResult(shard.index, shard.fingerprint(),
-                                          bytes=sum(s.size or 0 for s in shard.sources)))
-            position = 0
-            try:
-                for batch_index, batch in enumerate(self._reader(shard).batches()):
-                    positions = np.arange(position, position + len(batch))
-                    position += len(batch)
-                    self._submit(work, batch_index, batch, sampler.keep(_shard_key(shard), shard.index, positions),
-                                 engine, pending)
-                    while len(pending) >= engine.max_in_flight:
-                        self._finish(pending.popleft())
-            except SourceError as err:
-                while pending:
-                    self._finish(pending.popleft())
-                self.state.discard_parts(work.result.parts)
-                self._source_failed(shard, err)
-                continue
-            work.read_all = True
-            self._maybe_complete(work)
-        while pending:
-            self._finish(pending.popleft())
+    def _engine(self) -> LocalEngine | DaskEngine:
+        if self.config.engine == "local":
+            return LocalEngine(self.detectors, self.config.workers)
+        try:
+            from corpus_audit.dask_engine import DaskEngine
+        except ImportError as err:
+            raise AuditError(f"--engine dask needs Dask ({err.name} is not installed): pip install 'corpus-audit[dask]'") from None
+        return DaskEngine(self.config.scheduler, self.config.workers, self.config.out)
 
-    def _submit(self, work: _ShardWork, batch_index: int, batch: DocumentBatch, keep: np.ndarray,
-                engine: LocalEngine, pending: deque[_Pending]) -> None:
-        result = work.result
-        result.rows += len(batch)
-        batch = batch.select(keep)
-        result.invalid_utf8 += int(batch.repaired.sum())
-        missing = np.fromiter((t is None for t in batch.texts), bool, len(batch))
-        result.skip("text is not a string", int(batch.not_string.sum()))
-        result.skip("null text", int((missing & ~batch.not_string).sum()))
-        batch = batch.select(~missing)
-        if len(batch) == 0:
-            return
-        limit = self.config.max_doc_chars
-        truncated = np.fromiter((len(t) > limit for t in batch.texts), bool, len(batch))
-        texts = [t[:limit] for t in batch.texts] if truncated.any() else batch.texts
-        result.truncated += int(truncated.sum())
-        result.empty += sum(1 for t in texts if not t.strip())
-        work.outstanding += 1
-        pending.append(_Pending(work, batch_index, batch, truncated, engine.submit(texts)))
+    def _scanner(self, sampler: Sampler) -> ShardScanner:
+        return ShardScanner(self.detectors, self.columns, sampler, self.config.out.resolve(), self.config.batch_size,
+                            self.config.max_doc_chars)
 
-    def _finish(self, item: _Pending) -> None:
-        scored = item.future.result()
-        work, batch = item.work, item.batch
-        name = f"part-{work.result.index:05d}-{item.batch_index:05d}.parquet"
-        atomic.write_parquet(self.state.documents / name, self._table(batch, item.truncated, scored))
-        for detector in self.detectors:
-            if detector.arrays:
-                path = self.state.join_file(detector.name, name)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                atomic.write_arrays(path, {k: scored.columns[k] for k in detector.arrays})
-        work.result.parts.append(name)
-        work.result.scanned += len(batch)
-        for detector_name, partial in scored.partials.items():
-            previous = work.partials.get(detector_name)
-            work.partials[detector_name] = partial if previous is None else previous.merge(partial)
-        if batch.strata is not None and "p_synthetic" in scored.columns:
-            self._add_strata(work.strata, batch.strata, scored.columns["p_synthetic"])
-        work.outstanding -= 1
-        self.progress.advance(len(batch))
-        self._maybe_complete(work)
+    # The engine's ShardSink: progress, and each finished shard's state (for --resume).
+    def advance(self, documents: int) -> None:
+        self.progress.advance(documents)
 
-    def _maybe_complete(self, work: _ShardWork) -> None:
-        if work.read_all and work.outstanding == 0:
-            work.result.partials = {k: v.to_state() for k, v in work.partials.items()}
-            work.result.strata = {k: v.to_state() for k, v in work.strata.items()}
-            self.state.finish_shard(work.result)
-            self.results[work.result.index] = work.result
-            self.progress.shard_done()
+    def shard_done(self, result: ShardResult) -> None:
+        self.state.finish_shard(result)
+        self.results[result.index] = result
+        self.progress.shard_done()
 
-    def _table(self, batch: DocumentBatch, truncated: np.ndarray, scored: ScoredBatch) -> pa.Table:
-        ids = [f"{s}:{r}" if (batch.ids is None or batch.ids[i] is None) else batch.ids[i]
-               for i, (s, r) in enumerate(zip(batch.sources, batch.rows.tolist()))]
-        data: dict[str, pa.Array] = {
-            "doc_id": pa.array(ids, pa.string()),
-            "source": pa.array(batch.sources, pa.string()),
-            "row": pa.array(batch.rows, pa.int64()),
-        }
-        if batch.strata is not None:
-            data["stratum"] = pa.array(batch.strata, pa.string())
-        data["truncated"] = pa.array(truncated, pa.bool_())
-        for detector in self.detectors:
-            for column in detector.columns:
-                data[column.name] = pa.array(scored.columns[column.name], column.type)
-        return pa.table(data)
-
-    def _add_strata(self, strata: dict[str, Histogram], values: list[str | None], scores: np.ndarray) -> None:
-        """Add a batch's scores to the histogram of each --by value."""
-        labels = np.asarray(["(null)" if v is None else v for v in values], dtype=object)
-        for value in sorted(set(labels.tolist())):
-            strata.setdefault(value, Histogram(0.0, 1.0, SCORE_BINS)).add(scores[labels == value])
-        self._check_strata(len(strata))
-
-    def _check_strata(self, count: int) -> None:
-        if count > MAX_STRATA:
-            raise AuditError(f"--by {self.config.by}: more than {MAX_STRATA:,} distinct values; "
-                             "choose a column with fewer (a source, a domain, a year)")
+    def shard_failed(self, shard: Shard, err: SourceError) -> None:
+        self._source_failed(shard, err)
 
     def _strata(self, calibration: Calibration) -> list[dict[str, Any]]:
         merged: dict[str, Histogram] = {}
@@ -281,7 +181,7 @@ class Scan:
             for value, state in self.results[i].strata.items():
                 histogram = Histogram.from_state(state)
                 merged[value] = histogram if value not in merged else merged[value].merge(histogram)
-        self._check_strata(len(merged))
+        check_strata(len(merged), self.config.by)
         rows = []
         for value, histogram in sorted(merged.items(), key=lambda kv: (-kv[1].count, kv[0])):
             result = estimate(ScoreSet.from_histogram(histogram.counts), calibration, seed=self.config.seed)
@@ -392,19 +292,19 @@ class Scan:
                 raise AuditError(f"--against {err}") from err
         return paths, ids
 
-    def _near_duplicates(self, detector: MinHashDetector, shards: list[Shard]) -> dict[str, Any]:
+    def _near_duplicates(self, detector: MinHashDetector, shards: list[Shard], engine: LocalEngine | DaskEngine) -> dict[str, Any]:
         parts = self._parts()
         work = self.config.out / "join" / "tmp"
         try:
             work.mkdir(parents=True, exist_ok=True)
             reference_parts, reference_ids = self._score_reference(detector, work)
-            clusters = NearDuplicateJoin(detector.threshold).run(
-                [self.state.join_file(detector.name, p) for p in parts], work, reference_parts)
+            clusters = engine.join(NearDuplicateJoin(detector.threshold),
+                                   [self.state.join_file(detector.name, p) for p in parts], work, reference_parts)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         summary = summarize_clusters(self.state.documents, parts, clusters)
-        label_documents(self.state.documents, parts, clusters, summary.representatives,
-                        reference_ids if self.config.against else None)
+        engine.label((self.state.documents / part, cluster, matches) for part, cluster, matches in part_labels(
+            self.state.documents, parts, clusters, summary.representatives, reference_ids if self.config.against else None))
         scanned = len(clusters.labels)
         duplicates = int((clusters.sizes[clusters.sizes >= 2] - 1).sum())
         excerpts = self._excerpts([first for *_, first in summary.largest], shards)

@@ -99,11 +99,9 @@ class RunState:
         atomic.write_json(self.state_dir / f"shard-{result.index:05d}.json", asdict(result))
 
     def join_file(self, detector: str, part: str) -> Path:
-        """Where a detector's join arrays for one documents part are kept."""
-        return self.join_dir / detector / f"{Path(part).stem}.npz"
+        return join_file(self.out, detector, part)
 
-    def discard_parts(self, parts: list[str]) -> None:
-        for name in parts:
-            (self.documents / name).unlink(missing_ok=True)
-            for stale in self.join_dir.glob(f"*/{Path(name).stem}.npz"):
-                stale.unlink()
+
+def join_file(out: Path, detector: str, part: str) -> Path:
+    """Where a detector's join arrays for one documents part are kept."""
+    return out / "join" / detector / f"{Path(part).stem}.npz"

@@ -44,6 +44,21 @@ def run(tmp_path: Path, *inputs: Path | str, **options) -> dict:
     return scan(ScanConfig(inputs=tuple(str(i) for i in inputs), **options))
 
 
+def documents(out: Path) -> pa.Table:
+    """Every row of a scan's documents/, in corpus order."""
+    return pq.read_table(out / "documents").sort_by([("source", "ascending"), ("row", "ascending")])
+
+
+def without_timing(audit: dict) -> dict:
+    """The audit without what may differ between equivalent runs: timings, where it was written, resumption."""
+    audit = json.loads(json.dumps(audit))
+    audit.pop("timing")
+    audit["config"].pop("resume")
+    audit["config"].pop("out")
+    audit["input"].pop("shards_resumed")
+    return audit
+
+
 @pytest.fixture
 def shard_dir(tmp_path: Path) -> Path:
     """Three Parquet shards of 40 documents each (120 in all)."""

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from corpus_audit.config import ScanConfig
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.pipeline import Scan
-from tests.conftest import make_texts, run, write_jsonl, write_parquet
-
-
-def documents(out: Path):
-    return pq.read_table(out / "documents").sort_by([("source", "ascending"), ("row", "ascending")])
-
-
-def without_timing(audit: dict) -> dict:
-    audit = json.loads(json.dumps(audit))
-    audit.pop("timing")
-    audit["config"].pop("workers")
-    audit["config"].pop("resume")
-    audit["config"].pop("out")
-    audit["input"].pop("shards_resumed")
-    return audit
+from tests.conftest import documents, make_texts, run, without_timing, write_jsonl, write_parquet
 
 
 def test_scan_writes_one_row_per_document_with_lengths(tmp_path, shard_dir):

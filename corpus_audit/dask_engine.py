@@ -1,0 +1,207 @@
+"""The Dask engine: the same scan on a `dask.distributed` cluster.
+
+- Each shard is one task: the worker reads it, scores its batches and writes its
+  `documents/` parts and join arrays itself, straight into `--out` (which every worker must
+  see at the same path), and returns only the shard's small result. The pipeline merges
+  those in shard order, as with the local engine, so float sums add up in the same order.
+- The near-duplicate join is a Dask DataFrame shuffle: workers emit (band, key, document)
+  rows from their parts, a shuffle on the key brings each bucket to one partition, which
+  emits candidate pairs; a second shuffle on the pair removes duplicates, and each
+  partition verifies its pairs by reading the signatures it needs from the parts. Only
+  the verified edges come back here, for the connected components.
+- A task whose worker dies is run again by Dask on another worker. Its files have fixed
+  names and are written atomically, so the rerun neither loses nor duplicates documents.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from distributed import Client, LocalCluster, as_completed
+
+from corpus_audit import __version__
+from corpus_audit.engines import ShardSink
+from corpus_audit.errors import AuditError, SourceError
+from corpus_audit.near_duplicates import Clusters, NearDuplicateJoin, clusters_from_edges, label_part, verify_pairs
+from corpus_audit.readers import Shard
+from corpus_audit.run_state import ShardResult
+from corpus_audit.shard_scan import ShardScanner
+
+_KEYS_META = pd.DataFrame({"band": np.empty(0, np.int32), "key": np.empty(0, np.uint64), "doc": np.empty(0, np.int64)})
+_PAIRS_META = pd.DataFrame({"pair": np.empty(0, np.uint64)})
+_LABELS_IN_FLIGHT = 64
+CONNECT_TIMEOUT = "30s"
+
+
+def _scan_shard(scanner: ShardScanner, shard: Shard) -> ShardResult:
+    return scanner.scan_shard(shard)
+
+
+def _worker_check(out: str) -> tuple[str, bool]:
+    """What a worker has: its corpus-audit version, and whether it sees `--out`."""
+    return __version__, os.path.isdir(out)
+
+
+def _load(path: str, *names: str) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return [data[name] for name in names]
+
+
+def _band_rows(part: tuple[str, int]) -> pd.DataFrame:
+    """(band, key, document) for every band of every document with shingles in one part."""
+    path, start = part
+    keys, offsets = _load(path, "band_keys", "shingle_offsets")
+    usable = np.flatnonzero(np.diff(offsets) > 0)
+    bands = keys.shape[1]
+    return pd.DataFrame({"band": np.repeat(np.arange(bands, dtype=np.int32), len(usable)),
+                         "key": np.ascontiguousarray(keys[usable].T).ravel().astype(np.uint64),
+                         "doc": np.tile(usable.astype(np.int64) + start, bands)})
+
+
+def _partition_pairs(rows: pd.DataFrame, corpus: int) -> pd.DataFrame:
+    """The candidate pairs of one shuffled partition's buckets, packed as (i << 32 | j)."""
+    rows = rows.sort_values("doc", kind="stable")
+    found = [NearDuplicateJoin.bucket_pairs(group["key"].to_numpy(), group["doc"].to_numpy(), corpus)
+             for _, group in rows.groupby("band", sort=True)]
+    pairs = np.concatenate(found) if found else np.empty((0, 2), np.int64)
+    return pd.DataFrame({"pair": pairs[:, 0].astype(np.uint64) << np.uint64(32) | pairs[:, 1].astype(np.uint64)})
+
+
+def _verify_partition(frame: pd.DataFrame, paths: list[str], starts: np.ndarray, threshold: float,
+                      margin: float) -> tuple[np.ndarray, int, int]:
+    """Verify one partition's distinct pairs: gather the signatures and shingles of the
+    documents they name (each part read once), then the same check as the local join."""
+    packed = np.unique(frame["pair"].to_numpy(np.uint64))
+    pairs = np.stack([(packed >> np.uint64(32)).astype(np.int64), (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)], 1)
+    docs = np.unique(pairs)
+    if not len(docs):
+        return pairs, 0, 0
+    owner = np.searchsorted(starts, docs, side="right") - 1
+    signatures, shingles, lengths = [], [], []
+    for part in np.unique(owner):
+        signature, shingle, offsets = _load(paths[part], "signature", "shingles", "shingle_offsets")
+        for local in (docs[owner == part] - starts[part]).tolist():
+            signatures.append(signature[local])
+            shingles.append(shingle[offsets[local]:offsets[local + 1]])
+            lengths.append(offsets[local + 1] - offsets[local])
+    local_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    accepted, exact = verify_pairs(np.searchsorted(docs, pairs), np.stack(signatures), np.concatenate(shingles),
+                                   local_offsets, threshold, margin)
+    return docs[accepted], len(pairs), exact
+
+
+class DaskEngine:
+    """Runs the scan's shards, join and labelling on a Dask cluster: the one at `scheduler`,
+    or a local cluster of `workers` single-threaded processes."""
+
+    def __init__(self, scheduler: str | None, workers: int, out: Path) -> None:
+        self.scheduler = scheduler
+        self.workers = workers
+        self.out = out.resolve()
+        self.client: Client | None = None
+        self._cluster: LocalCluster | None = None
+
+    def __enter__(self) -> DaskEngine:
+        logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
+        try:
+            if self.scheduler is None:
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None)
+                self.client = Client(self._cluster)
+            else:
+                self.client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as err:
+            self.close()
+            raise AuditError(f"--scheduler {self.scheduler}: cannot connect to a Dask scheduler ({err})") from None
+        self._check_workers()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def _check_workers(self) -> None:
+        """Refuse a cluster whose workers lack this version of corpus-audit or cannot see --out."""
+        where = self.scheduler or "the local cluster"
+        try:
+            self.client.wait_for_workers(1, timeout=60)
+            found = self.client.run(_worker_check, str(self.out))
+        except Exception as err:  # a worker that cannot import corpus_audit fails here
+            raise AuditError(f"{where}: the Dask workers cannot run corpus-audit {__version__} ({type(err).__name__}: {err}); "
+                             "install the same version on every worker") from None
+        for worker, (version, sees_out) in sorted(found.items()):
+            if version != __version__:
+                raise AuditError(f"Dask worker {worker} has corpus-audit {version}, this is {__version__}: install the same version")
+            if not sees_out:
+                raise AuditError(f"Dask worker {worker} cannot see --out {self.out}: --out must be on a filesystem every "
+                                 "worker shares, at the same path")
+
+    @property
+    def _partitions(self) -> int:
+        return 2 * max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+
+    def scan(self, scanner: ShardScanner, shards: Sequence[Shard], sink: ShardSink) -> None:
+        """One task per shard; results are handed to `sink` as tasks finish, in any order."""
+        if not shards:
+            return
+        remote = self.client.scatter(scanner, broadcast=True, hash=False)
+        futures = {self.client.submit(_scan_shard, remote, shard, pure=False): shard for shard in shards}
+        try:
+            for future in as_completed(futures):
+                shard = futures[future]
+                try:
+                    result = future.result()
+                except SourceError as err:
+                    sink.shard_failed(shard, err)
+                    continue
+                finally:
+                    future.release()
+                sink.advance(result.scanned)
+                sink.shard_done(result)
+        finally:
+            self.client.cancel(list(futures))
+
+    def join(self, join: NearDuplicateJoin, parts: list[Path], work_dir: Path, reference_parts: list[Path]) -> Clusters:
+        """The band join as two shuffles (by band key, then by pair), verified on the workers."""
+        paths = [str(p.resolve()) for p in [*parts, *reference_parts]]
+        sizes = [len(_load(p, "shingle_offsets")[0]) - 1 for p in paths]
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        corpus = int(starts[len(parts)])
+        if not paths or starts[-1] == 0:
+            return clusters_from_edges(np.empty((0, 2), np.int64), corpus, 0, 0)
+        bands = _load(paths[0], "band_keys")[0].shape[1]
+        partitions = max(self._partitions, math.ceil(int(starts[-1]) * bands / join.partition_rows))
+        rows = dd.from_map(_band_rows, list(zip(paths, starts[:-1].tolist())), meta=_KEYS_META)
+        pairs = rows.shuffle("key", npartitions=partitions).map_partitions(_partition_pairs, corpus, meta=_PAIRS_META)
+        pairs = pairs.shuffle("pair", npartitions=partitions)
+        tasks = [dask.delayed(_verify_partition)(part, paths, starts, join.threshold, join.margin)
+                 for part in pairs.to_delayed()]
+        results = self.client.gather(self.client.compute(tasks))
+        accepted = np.concatenate([edges for edges, _, _ in results]) if results else np.empty((0, 2), np.int64)
+        return clusters_from_edges(accepted, corpus, sum(r[1] for r in results), sum(r[2] for r in results))
+
+    def label(self, labels: Iterable[tuple[Path, list[str | None], list[str | None] | None]]) -> None:
+        """Rewrite each part with its cluster column on a worker, a bounded number at a time."""
+        pending = []
+        for path, cluster, matches in labels:
+            pending.append(self.client.submit(label_part, path.resolve(), cluster, matches, pure=False))
+            if len(pending) >= _LABELS_IN_FLIGHT:
+                self.client.gather(pending)
+                pending = []
+        self.client.gather(pending)

@@ -1,0 +1,177 @@
+"""The Dask engine gives what the local engine gives, and survives a worker that dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.sparse.csgraph import connected_components
+from typer.testing import CliRunner
+
+from corpus_audit.cli import app
+from corpus_audit.config import ScanConfig
+from corpus_audit.errors import AuditError
+from corpus_audit.pipeline import Scan
+from detectors import LengthDetector, MinHashDetector, RepetitionDetector
+from tests.conftest import documents, run, without_timing, write_jsonl, write_parquet
+from tests.test_cli import cli
+from tests.test_minhash import jaccard
+
+distributed = pytest.importorskip("distributed")
+KILL_SWITCH = "KILL-SWITCH"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+        yield local
+
+
+def words(rng: random.Random, n: int) -> list[str]:
+    return [f"{rng.choice('bcdfghklmnprstvz')}{rng.randrange(10**6)}" for _ in range(n)]
+
+
+def edited(rng: random.Random, text: str, edits: int) -> str:
+    """The text with `edits` words replaced, 10+ words apart (Jaccard of 5-grams about 1 - 10 edits / n)."""
+    tokens = text.split()
+    for position in rng.sample(range(0, len(tokens), 10), edits):
+        tokens[position] = words(rng, 1)[0]
+    return " ".join(tokens)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> tuple[Path, Path, list[str]]:
+    """Four shards (three Parquet, one JSONL) of distinct random documents, with near-duplicates
+    planted across shards, an empty and a null document; and an --against file."""
+    rng = random.Random(7)
+    root = tmp_path_factory.mktemp("dask-corpus")
+    shards = [[" ".join(words(rng, rng.randrange(60, 160))) for _ in range(45)] for _ in range(4)]
+    shards[2][5] = edited(rng, shards[0][3], 1)  # a pair across shards 0 and 2
+    shards[3][9] = shards[1][30]  # an exact copy across 1 and 3
+    shards[1][12] = edited(rng, shards[0][40], 1)  # a triple across 0, 1 and 3
+    shards[3][20] = edited(rng, shards[0][40], 1)
+    shards[2][43] = shards[2][0]  # and one within a shard
+    shards[1][7] = ""
+    texts = [t for shard in shards for t in shard]
+    for k in range(3):
+        write_parquet(root / f"shard-{k}.parquet", shards[k] if k != 2 else shards[k][:-1] + [None],
+                      id=[f"s{k}-{i}" for i in range(45)], site=[f"site-{i % 3}" for i in range(45)])
+    texts[2 * 45 + 44] = None
+    write_jsonl(root / "shard-3.jsonl", [{"text": t, "id": f"s3-{i}", "site": f"site-{i % 3}"}
+                                                for i, t in enumerate(shards[3])])
+    against = write_jsonl(tmp_path_factory.mktemp("dask-against") / "known.jsonl", [{"text": edited(rng, shards[3][1], 1)},
+                                                              {"text": " ".join(words(rng, 80))}])
+    return root, against, texts
+
+
+def expected_clusters(texts: Sequence[str | None]) -> int:
+    """Near-duplicate clusters by brute-force Jaccard over every pair of documents with words."""
+    kept = [t for t in texts if t]
+    n = len(kept)
+    edges = np.array([[i, j] for i in range(n) for j in range(i + 1, n) if jaccard(kept[i], kept[j]) >= 0.8]).reshape(-1, 2)
+    graph = np.zeros((n, n), dtype=np.int8)
+    graph[edges[:, 0], edges[:, 1]] = 1
+    _, labels = connected_components(graph, directed=False)
+    return int(sum(np.bincount(labels) >= 2))
+
+
+def test_dask_engine_matches_local_engine(tmp_path, corpus, cluster):
+    root, against, texts = corpus
+    options = dict(workers=2, batch_size=16, against=str(against), by="site", id_column="id")
+    local = run(tmp_path, root, out=tmp_path / "local", **options)
+    remote = run(tmp_path, root, out=tmp_path / "dask", engine="dask", scheduler=cluster.scheduler_address, **options)
+    assert local["near_duplicates"]["clusters"] == expected_clusters(texts) == 4
+    assert local["near_duplicates"]["against"]["matched_documents"] == 1
+    assert local["input"]["scanned"] == 179
+    assert remote["timing"]["engine"] == "dask" and local["timing"]["engine"] == "local"
+    assert without_timing(remote) == without_timing(local)
+    assert documents(tmp_path / "dask").equals(documents(tmp_path / "local"))
+    assert sorted(os.listdir(tmp_path / "dask" / "documents")) == sorted(os.listdir(tmp_path / "local" / "documents"))
+
+
+def test_cli_dask_engine_with_its_own_local_cluster(tmp_path, corpus):
+    root, _, _ = corpus
+    local = run(tmp_path, root, out=tmp_path / "local", workers=2)
+    result = cli("scan", str(root), "--out", str(tmp_path / "dask"), "--engine", "dask", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    remote = json.loads((tmp_path / "dask" / "audit.json").read_text())
+    assert remote["timing"]["workers"] == 2
+    assert without_timing(remote) == without_timing(local)
+
+
+class KillingLength(LengthDetector):
+    """The length detector, except that the first worker to see KILL_SWITCH is killed on the spot."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def score(self, texts: Sequence[str]):
+        if any(KILL_SWITCH in t for t in texts) and not self.marker.exists():
+            self.marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().score(texts)
+
+
+def test_a_killed_worker_loses_and_duplicates_nothing(tmp_path, cluster):
+    rng = random.Random(3)
+    root = tmp_path / "corpus"
+    for k in range(4):
+        texts = [" ".join(words(rng, 50)) for _ in range(60)]
+        if k == 2:
+            texts[45] += f" {KILL_SWITCH}"  # in the shard's third batch: two of its parts are written before
+        write_parquet(root / f"shard-{k}.parquet", texts)
+
+    def scan(out: Path, marker: Path, **options) -> dict:
+        detectors = [KillingLength(marker), RepetitionDetector(), MinHashDetector()]
+        return Scan(ScanConfig(inputs=(str(root),), out=out, workers=2, batch_size=20, **options), detectors).run()
+
+    spent = tmp_path / "spent"
+    spent.write_text("")
+    local = scan(tmp_path / "local", spent)
+    marker = tmp_path / "killed"
+    remote = scan(tmp_path / "dask", marker, engine="dask", scheduler=cluster.scheduler_address)
+    killed = int(marker.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed, 0)  # the worker really died
+    rows = documents(tmp_path / "dask")
+    assert rows.num_rows == 240 == len(set(zip(rows["source"].to_pylist(), rows["row"].to_pylist())))
+    assert rows.equals(documents(tmp_path / "local"))
+    assert without_timing(remote) == without_timing(local)
+
+
+def test_workers_with_another_version_are_refused(tmp_path, corpus, cluster, monkeypatch):
+    import corpus_audit.dask_engine as dask_engine
+
+    monkeypatch.setattr(dask_engine, "__version__", "0.0.0-other")
+    with pytest.raises(AuditError, match=r"has corpus-audit .*, this is 0\.0\.0-other"):
+        run(tmp_path, corpus[0], engine="dask", scheduler=cluster.scheduler_address)
+
+
+def test_unreachable_scheduler_is_one_clear_error(tmp_path, corpus, monkeypatch):
+    import corpus_audit.dask_engine as dask_engine
+
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", "1s")
+    result = CliRunner().invoke(app, ["scan", str(corpus[0]), "--out", str(tmp_path / "out"), "--engine", "dask",
+                                      "--scheduler", "tcp://127.0.0.1:9"])
+    assert result.exit_code == 2
+    assert "cannot connect to a Dask scheduler" in result.output and "Traceback" not in result.output
+
+
+def test_missing_dask_is_one_clear_error(tmp_path, corpus, monkeypatch):
+    monkeypatch.delitem(sys.modules, "corpus_audit.dask_engine", raising=False)
+    monkeypatch.setitem(sys.modules, "dask", None)
+    result = CliRunner().invoke(app, ["scan", str(corpus[0]), "--out", str(tmp_path / "out"), "--engine", "dask"])
+    assert result.exit_code == 2
+    assert "needs Dask (dask is not installed): pip install 'corpus-audit[dask]'" in result.output
+
+
+def test_scheduler_without_dask_engine_is_refused():
+    with pytest.raises(AuditError, match="--scheduler needs --engine dask"):
+        ScanConfig(inputs=("x",), scheduler="tcp://127.0.0.1:8786")
