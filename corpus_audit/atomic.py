@@ -1,4 +1,8 @@
-"""Writes that never leave a truncated file that looks complete: temp name, then rename."""
+"""Writes that never leave a truncated file that looks complete: temp name, then rename.
+
+A write that fails (a full disk, a lost mount) removes its temporary file, leaves any
+earlier file at the path as it was, and becomes one AuditError naming the path.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from corpus_audit.errors import AuditError
 
 
 def _temporary(path: Path) -> Path:
@@ -25,6 +31,8 @@ def write_bytes(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        raise AuditError(f"cannot write {path}: {err.strerror or err}") from err
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -54,5 +62,7 @@ def write_parquet(path: Path, table: pa.Table) -> None:
     try:
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
+    except OSError as err:  # pyarrow's own I/O errors are OSErrors too
+        raise AuditError(f"cannot write {path}: {err.strerror or err}") from err
     finally:
         tmp.unlink(missing_ok=True)

@@ -55,8 +55,12 @@ class Regime(str, Enum):
     accumulate = "accumulate"
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+def _print_error(message: str) -> None:
     Console(stderr=True, highlight=False).print(f"corpus-audit: error: {message}", markup=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    _print_error(message)
     raise typer.Exit(code)
 
 
@@ -346,5 +350,17 @@ def report(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: parser errors too end as one line with exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as err:  # an unknown option, a bad value, a missing argument
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        code = getattr(err, "exit_code", EXIT_USAGE)
+        if not message.strip():  # no arguments at all: the help was shown
+            sys.exit(code)
+        context = getattr(err, "ctx", None)
+        _print_error(f"{message} (see {context.command_path if context else 'corpus-audit'} --help)")
+    except typer.Abort:
+        code = EXIT_INTERRUPTED
+        _print_error("interrupted")
+    sys.exit(code if isinstance(code, int) else 0)

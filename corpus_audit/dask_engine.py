@@ -42,6 +42,14 @@ _LABELS_IN_FLIGHT = 64
 CONNECT_TIMEOUT = "30s"
 
 
+def _worker_environment() -> dict[str, object]:
+    """Dask's worker environment without MALLOC_TRIM_THRESHOLD_=65536, which returns memory to
+    the system so eagerly that the detectors ran 1.6x slower (measured); thread limits stay."""
+    environment = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    environment.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return environment
+
+
 def _scan_shard(scanner: ShardScanner, shard: Shard) -> ShardResult:
     return scanner.scan_shard(shard)
 
@@ -114,8 +122,9 @@ class DaskEngine:
         logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
         try:
             if self.scheduler is None:
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None)
+                with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environment()}):
+                    self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                                 dashboard_address=None)
                 self.client = Client(self._cluster)
             else:
                 self.client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)

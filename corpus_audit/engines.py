@@ -10,16 +10,18 @@ same three methods, is in `corpus_audit.dask_engine`.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from corpus_audit.errors import SourceError
+from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.near_duplicates import Clusters, NearDuplicateJoin, label_part
 from corpus_audit.readers import Shard
 from corpus_audit.run_state import ShardResult
@@ -64,6 +66,7 @@ class ShardSink(Protocol):
 
 
 def _init_worker(detectors: list[Detector]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the main process handles it
     _WORKER_DETECTORS[:] = detectors
 
 
@@ -114,7 +117,12 @@ class LocalEngine:
         pending: deque[tuple[PreparedBatch, Future[ScoredBatch]]] = deque()
 
         def finish(item: PreparedBatch, future: Future[ScoredBatch]) -> None:
-            scanner.store(item, future.result())
+            try:
+                scored = future.result()
+            except BrokenProcessPool:
+                raise AuditError(f"a scoring worker process died (killed, or out of memory?) while scoring "
+                                 f"{item.batch.sources[0]}; finished shards are kept: rerun with --resume") from None
+            scanner.store(item, scored)
             sink.advance(len(item.batch))
             if item.work.complete:
                 sink.shard_done(item.work.close())

@@ -26,7 +26,7 @@ from corpus_audit.model_store import StoredModel
 from corpus_audit.near_duplicates import NearDuplicateJoin, part_labels, selected_rows, summarize_clusters
 from corpus_audit.projection import Plan, Spectrum, project
 from corpus_audit.quantify import ScoreSet
-from corpus_audit.readers import ColumnSpec, Shard, ShardReader, group_shards, read_texts
+from corpus_audit.readers import ColumnSpec, Shard, ShardReader, group_shards, read_texts, record_limit
 from corpus_audit.report import write_reports
 from corpus_audit.run_state import RunState, ShardResult
 from corpus_audit.sampling import Sampler, choose_exact
@@ -142,7 +142,7 @@ class Scan:
         return Sampler(seed=self.config.seed, chosen=choose_exact(counts, self.config.sample, self.config.seed)), sum(counts)
 
     def _reader(self, shard: Shard) -> ShardReader:
-        return ShardReader(shard, self.columns, self.config.batch_size)
+        return ShardReader(shard, self.columns, self.config.batch_size, record_bytes=record_limit(self.config.max_doc_chars))
 
     def _source_failed(self, shard: Shard, err: SourceError) -> None:
         if self.config.on_error == "fail":
@@ -279,7 +279,8 @@ class Scan:
         paths, ids = [], []
         for shard in self.reference:
             try:
-                for batch in ShardReader(shard, ColumnSpec(), self.config.batch_size).batches():
+                for batch in ShardReader(shard, ColumnSpec(), self.config.batch_size,
+                                         record_bytes=record_limit(self.config.max_doc_chars)).batches():
                     kept = [(s, r, t[: self.config.max_doc_chars]) for s, r, t in zip(batch.sources, batch.rows.tolist(), batch.texts)
                             if t is not None]
                     if not kept:

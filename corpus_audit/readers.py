@@ -3,10 +3,13 @@
 A shard is the unit of work, of `--resume` and of `--on-error skip`: one Parquet, JSONL or
 CSV file, or a group of `.txt` files (one document each, grouped so that a directory of
 100,000 tiny files is not 100,000 units). Readers read only the columns they need, never
-a whole file at once (Parquet by record batch, JSONL and CSV by record, compressed
-streams decompressed as they are read), and give every document its `source` (file) and
-`row` (0-based record number in that file). Text that is not valid UTF-8 is repaired with
-U+FFFD and counted, never dropped.
+a whole file at once (Parquet page by page, even within one huge row group; JSONL and CSV
+by record; compressed streams decompressed as they are read), and give every document its
+`source` (file) and `row` (0-based record number in that file). Text that is not valid
+UTF-8 is repaired with U+FFFD and counted, never dropped. No record is read into memory
+past `record_bytes`: a longer JSON line is skipped (read past in chunks) and counted, a
+longer `.txt` file is read up to the limit, and a longer CSV field fails its shard; so a
+small compressed file cannot expand into a memory bomb.
 """
 
 from __future__ import annotations
@@ -14,21 +17,25 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import fsspec
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import zstandard
 
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.sources import Source, fingerprint, resolve_sources
 
 TXT_FILES_PER_SHARD = 2048
-csv.field_size_limit(sys.maxsize)
+MIN_RECORD_BYTES = 256 * 2**20
+
+
+def record_limit(max_doc_chars: int) -> int:
+    """The most bytes read for one record: 256 MiB, or enough for `max_doc_chars` characters of UTF-8."""
+    return max(MIN_RECORD_BYTES, 4 * max_doc_chars)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class DocumentBatch:
     texts: list[str | None]
     repaired: np.ndarray  # text was not valid UTF-8 and was repaired
     not_string: np.ndarray  # the text field held a number, list or object (text is None)
+    oversized: np.ndarray  # the record was longer than the read limit and was not read (text is None)
     ids: list[str | None] | None = None
     strata: list[str | None] | None = None
 
@@ -80,7 +88,7 @@ class DocumentBatch:
         idx = np.flatnonzero(keep)
         pick = lambda values: None if values is None else [values[i] for i in idx]  # noqa: E731
         return DocumentBatch([self.sources[i] for i in idx], self.rows[idx], pick(self.texts), self.repaired[idx],
-                             self.not_string[idx], pick(self.ids), pick(self.strata))
+                             self.not_string[idx], self.oversized[idx], pick(self.ids), pick(self.strata))
 
 
 def group_shards(sources: list[Source]) -> list[Shard]:
@@ -150,10 +158,11 @@ class _Accumulator:
         self.strata: list[str | None] = []
         self.repaired: list[bool] = []
         self.not_string: list[bool] = []
+        self.oversized: list[bool] = []
         self.chars = 0
 
     def add(self, source: str, row: int, text: object, doc_id: object = None, stratum: object = None,
-            repaired: bool = False) -> DocumentBatch | None:
+            repaired: bool = False, oversized: bool = False) -> DocumentBatch | None:
         not_string = text is not None and not isinstance(text, str)
         if isinstance(text, str):
             text, fixed = repair_text(text)
@@ -163,6 +172,7 @@ class _Accumulator:
             text = None
         self.repaired.append(repaired)
         self.not_string.append(not_string)
+        self.oversized.append(oversized)
         self.sources.append(source)
         self.rows.append(row)
         self.texts.append(text)
@@ -179,7 +189,7 @@ class _Accumulator:
             return None
         batch = DocumentBatch(self.sources, np.asarray(self.rows, dtype=np.int64), self.texts,
                               np.asarray(self.repaired, dtype=bool), np.asarray(self.not_string, dtype=bool),
-                              self.ids if self.with_ids else None, self.strata if self.with_strata else None)
+                              np.asarray(self.oversized, dtype=bool), self.ids if self.with_ids else None, self.strata if self.with_strata else None)
         self._reset()
         return batch
 
@@ -192,6 +202,7 @@ class ShardReader:
     columns: ColumnSpec = field(default_factory=ColumnSpec)
     batch_size: int = 1000
     batch_chars: int = 32_000_000
+    record_bytes: int = MIN_RECORD_BYTES
 
     def batches(self) -> Iterator[DocumentBatch]:
         """The shard's documents in file order; a read failure becomes a SourceError."""
@@ -211,7 +222,11 @@ class ShardReader:
         """Number of documents in the shard (Parquet from metadata; others by a read pass)."""
         if self.shard.format == "parquet":
             try:
-                return sum(self._dataset(s).count_rows() for s in self.shard.sources)
+                total = 0
+                for source in self.shard.sources:
+                    with self._open(source, "rb") as handle:
+                        total += self._parquet_file(handle).metadata.num_rows
+                return total
             except (OSError, pa.ArrowException) as err:
                 raise SourceError(self.shard.name, _reason(err)) from err
         if self.shard.format == "txt":
@@ -222,29 +237,30 @@ class ShardReader:
         return _Accumulator(self.batch_size, self.batch_chars, self.columns.id is not None, self.columns.by is not None)
 
     @staticmethod
-    def _dataset(source: Source) -> ds.Dataset:
-        fs, path = fsspec.core.url_to_fs(source.url)
-        return ds.dataset(path, format="parquet", filesystem=fs)
+    def _parquet_file(handle: io.IOBase) -> pq.ParquetFile:
+        """Read page by page through a 1 MiB buffer, not a row group at a time."""
+        return pq.ParquetFile(handle, buffer_size=2**20, pre_buffer=False)
 
     def _parquet(self, source: Source) -> Iterator[DocumentBatch]:
-        dataset = self._dataset(source)
-        names = dataset.schema.names
-        strings = [f.name for f in dataset.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-        text = choose_text_column(source.url, names, strings, self.columns.text)
-        _check_column(source.url, names, self.columns.id, "--id-column")
-        _check_column(source.url, names, self.columns.by, "--by")
-        wanted = list(dict.fromkeys(c for c in (text, self.columns.id, self.columns.by) if c))
-        acc = self._accumulator()
-        row = 0
-        for record_batch in dataset.to_batches(columns=wanted, batch_size=self.batch_size,
-                                               batch_readahead=1, fragment_readahead=1):
-            values = {name: record_batch.column(name).to_pylist() for name in wanted}
-            for i, doc_text in enumerate(values[text]):
-                doc_id = values[self.columns.id][i] if self.columns.id else None
-                stratum = values[self.columns.by][i] if self.columns.by else None
-                if (batch := acc.add(source.url, row, doc_text, doc_id, stratum)) is not None:
-                    yield batch
-                row += 1
+        with self._open(source, "rb") as handle:
+            parquet = self._parquet_file(handle)
+            schema = parquet.schema_arrow
+            names = schema.names
+            strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            text = choose_text_column(source.url, names, strings, self.columns.text)
+            _check_column(source.url, names, self.columns.id, "--id-column")
+            _check_column(source.url, names, self.columns.by, "--by")
+            wanted = list(dict.fromkeys(c for c in (text, self.columns.id, self.columns.by) if c))
+            acc = self._accumulator()
+            row = 0
+            for record_batch in parquet.iter_batches(batch_size=self.batch_size, columns=wanted, use_threads=False):
+                values = {name: record_batch.column(name).to_pylist() for name in wanted}
+                for i, doc_text in enumerate(values[text]):
+                    doc_id = values[self.columns.id][i] if self.columns.id else None
+                    stratum = values[self.columns.by][i] if self.columns.by else None
+                    if (batch := acc.add(source.url, row, doc_text, doc_id, stratum)) is not None:
+                        yield batch
+                    row += 1
         if (batch := acc.flush()) is not None:
             yield batch
 
@@ -265,7 +281,12 @@ class ShardReader:
         text_column: str | None = None
         row = 0
         with self._open(source, "rb") as stream:
-            for line_number, line in enumerate(stream, 1):
+            for line_number, line in enumerate(_lines(stream, self.record_bytes), 1):
+                if line is None:
+                    if (batch := acc.add(source.url, row, None, oversized=True)) is not None:
+                        yield batch
+                    row += 1
+                    continue
                 if not line.strip():
                     continue
                 repaired = False
@@ -295,6 +316,7 @@ class ShardReader:
 
     def _csv(self, source: Source) -> Iterator[DocumentBatch]:
         acc = self._accumulator()
+        csv.field_size_limit(self.record_bytes)
         with self._open(source, "rt") as stream:
             reader = csv.reader(stream)
             header = next(reader, None)
@@ -322,7 +344,7 @@ class ShardReader:
         for source in self.shard.sources:
             try:
                 with self._open(source, "rb") as stream:
-                    data = stream.read()
+                    data = stream.read(self.record_bytes)
             except Exception as err:
                 raise SourceError(source.url, _reason(err)) from err
             text = data.decode("utf-8", "surrogateescape")
@@ -330,6 +352,18 @@ class ShardReader:
                 yield batch
         if (batch := acc.flush()) is not None:
             yield batch
+
+
+def _lines(stream: io.IOBase, limit: int) -> Iterator[bytes | None]:
+    """The stream's lines, each read whole only up to `limit` bytes: a longer line is read past
+    in 1 MiB chunks and given as None."""
+    while line := stream.readline(limit + 1):
+        if len(line) > limit and not line.endswith(b"\n"):
+            while (rest := stream.readline(2**20)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+        else:
+            yield line
 
 
 def _reason(err: BaseException) -> str:

@@ -19,7 +19,7 @@ import pyarrow as pa
 from corpus_audit import atomic
 from corpus_audit.engines import ScoredBatch, score_texts
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader
+from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, record_limit
 from corpus_audit.run_state import ShardResult, join_file
 from corpus_audit.sampling import Sampler
 from detectors import Bundle, Detector, Histogram
@@ -83,7 +83,7 @@ class ShardScanner:
     max_doc_chars: int
 
     def reader(self, shard: Shard) -> ShardReader:
-        return ShardReader(shard, self.columns, self.batch_size)
+        return ShardReader(shard, self.columns, self.batch_size, record_bytes=record_limit(self.max_doc_chars))
 
     def start(self, shard: Shard) -> ShardWork:
         return ShardWork(ShardResult(shard.index, shard.fingerprint(), bytes=sum(s.size or 0 for s in shard.sources)))
@@ -107,7 +107,8 @@ class ShardScanner:
         result.invalid_utf8 += int(batch.repaired.sum())
         missing = np.fromiter((t is None for t in batch.texts), bool, len(batch))
         result.skip("text is not a string", int(batch.not_string.sum()))
-        result.skip("null text", int((missing & ~batch.not_string).sum()))
+        result.skip(f"record over {record_limit(self.max_doc_chars):,} bytes (not read)", int(batch.oversized.sum()))
+        result.skip("null text", int((missing & ~batch.not_string & ~batch.oversized).sum()))
         batch = batch.select(~missing)
         if len(batch) == 0:
             return None

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.preprocessing import normalize as l2_normalize
 
 from detectors.base import Column, Detector
@@ -119,7 +120,7 @@ def style_features(texts: Sequence[str], words: HashedWords) -> np.ndarray:
     slot = np.minimum(slot, len(_FUNCTION_HASHES) - 1)
     hit = _FUNCTION_HASHES[slot] == words.hashes
     cells = document[hit] * len(FUNCTION_WORDS) + _FUNCTION_ORDER[slot[hit]]
-    function_rates = np.bincount(cells, minlength=ndocs * len(FUNCTION_WORDS)).reshape(ndocs, -1) / n[:, None]
+    function_rates = np.bincount(cells, minlength=ndocs * len(FUNCTION_WORDS)).reshape(ndocs, len(FUNCTION_WORDS)) / n[:, None]
     length_mean, length_sd = _segment_stats(words.lengths, document, ndocs)
     keys = splitmix64(words.hashes ^ splitmix64(document.astype(np.uint64)))
     _, first = np.unique(keys, return_index=True)
@@ -174,7 +175,7 @@ class TextFeaturizer:
         width = np.int32 if ndocs * self.word_features < 2**31 else np.int64  # int32 sorts twice as fast
         cells = np.concatenate([document, document[follows]]).astype(width) * self.word_features + keys.astype(width)
         cells = np.sort(cells)
-        starts = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
+        starts = np.flatnonzero(np.r_[cells.size > 0, cells[1:] != cells[:-1]])  # none when no document has a word
         counts = np.diff(np.r_[starts, cells.size]).astype(np.float32)
         cells = cells[starts]
         indptr = np.searchsorted(cells // self.word_features, np.arange(ndocs + 1))
@@ -203,7 +204,7 @@ def combine(tf: sp.csr_matrix, styles: np.ndarray, idf: np.ndarray, style_mean: 
 
 def platt(decision: np.ndarray, a: float, b: float) -> np.ndarray:
     """The calibrated probability from the linear decision value."""
-    return 1.0 / (1.0 + np.exp(-(a * decision + b)))
+    return expit(a * decision + b)
 
 
 class ClassifierDetector(Detector):
@@ -221,6 +222,8 @@ class ClassifierDetector(Detector):
 
     def decision(self, texts: Sequence[str]) -> np.ndarray:
         m = self.model
+        if not texts:
+            return np.empty(0, np.float64)
         x = self.featurizer.features(texts, m.idf, m.style_mean, m.style_scale, m.style_weight)
         return np.asarray(x @ m.coef, dtype=np.float64).ravel() + m.intercept
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import signal
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,6 +16,7 @@ import zstandard
 
 from corpus_audit.config import ScanConfig
 from corpus_audit.pipeline import scan
+from detectors import LengthDetector
 
 
 def make_texts(n: int, start: int = 0) -> list[str]:
@@ -42,6 +46,22 @@ def run(tmp_path: Path, *inputs: Path | str, **options) -> dict:
     options.setdefault("workers", 1)
     options.setdefault("out", tmp_path / "out")
     return scan(ScanConfig(inputs=tuple(str(i) for i in inputs), **options))
+
+
+KILL_SWITCH = "KILL-SWITCH"
+
+
+class KillingLength(LengthDetector):
+    """The length detector, except that the first worker to see KILL_SWITCH is killed on the spot."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def score(self, texts: Sequence[str]):
+        if any(KILL_SWITCH in t for t in texts) and not self.marker.exists():
+            self.marker.write_text(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().score(texts)
 
 
 def documents(out: Path) -> pa.Table:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,13 +18,12 @@ from corpus_audit.cli import app
 from corpus_audit.config import ScanConfig
 from corpus_audit.errors import AuditError
 from corpus_audit.pipeline import Scan
-from detectors import LengthDetector, MinHashDetector, RepetitionDetector
-from tests.conftest import documents, run, without_timing, write_jsonl, write_parquet
+from detectors import MinHashDetector, RepetitionDetector
+from tests.conftest import KILL_SWITCH, KillingLength, documents, run, without_timing, write_jsonl, write_parquet
 from tests.test_cli import cli
 from tests.test_minhash import jaccard
 
 distributed = pytest.importorskip("distributed")
-KILL_SWITCH = "KILL-SWITCH"
 
 
 @pytest.fixture(scope="module")
@@ -104,19 +102,6 @@ def test_cli_dask_engine_with_its_own_local_cluster(tmp_path, corpus):
     remote = json.loads((tmp_path / "dask" / "audit.json").read_text())
     assert remote["timing"]["workers"] == 2
     assert without_timing(remote) == without_timing(local)
-
-
-class KillingLength(LengthDetector):
-    """The length detector, except that the first worker to see KILL_SWITCH is killed on the spot."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def score(self, texts: Sequence[str]):
-        if any(KILL_SWITCH in t for t in texts) and not self.marker.exists():
-            self.marker.write_text(str(os.getpid()))
-            os.kill(os.getpid(), signal.SIGKILL)
-        return super().score(texts)
 
 
 def test_a_killed_worker_loses_and_duplicates_nothing(tmp_path, cluster):

@@ -1,0 +1,115 @@
+"""Property tests: arbitrary Unicode, empty and huge inputs never break a reader or a detector."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from corpus_audit import model_store
+from corpus_audit.readers import ColumnSpec, ShardReader, group_shards, repair_text
+from corpus_audit.sources import resolve_sources
+from detectors import (
+    Bundle,
+    LengthDetector,
+    MinHashDetector,
+    RepetitionDetector,
+    WordSpectrumDetector,
+)
+from detectors.classifier import ClassifierDetector
+from detectors.occurrence import WordOccurrenceDetector
+from tests.conftest import make_texts
+
+# Every code point, lone surrogates and control characters included, and runs of one
+# character (long "words", long lines, long whitespace).
+ANY_CHARACTER = st.one_of(st.characters(), st.characters(categories=["Cs"]))
+ANY_TEXT = st.one_of(
+    st.text(ANY_CHARACTER, max_size=300),
+    st.builds(lambda c, n: c * n, ANY_CHARACTER, st.integers(0, 20_000)),
+    st.lists(st.sampled_from(["word", "\n", "\n\n", " ", "\x00", "\u202e", "\u200b", "\ud800", "<b>", "\x1b[2J", "é"]),
+             max_size=200).map("".join),
+)
+STORABLE_TEXT = st.text(st.characters(codec="utf-8"), max_size=300)  # what Parquet and UTF-8 CSV can hold
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def read_back(path: Path) -> list[str | None]:
+    shard = group_shards(resolve_sources([str(path)]))[0]
+    return [t for batch in ShardReader(shard, ColumnSpec(), batch_size=7).batches() for t in batch.texts]
+
+
+@SETTINGS
+@given(texts=st.lists(ANY_TEXT, max_size=20))
+def test_jsonl_reader_gives_back_every_text(tmp_path, texts):
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    assert read_back(path) == [repair_text(t)[0] for t in texts]
+
+
+@SETTINGS
+@given(texts=st.lists(STORABLE_TEXT, max_size=20))
+def test_csv_and_parquet_readers_give_back_every_text(tmp_path, texts):
+    parquet = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": pa.array(texts, pa.string())}), parquet)
+    table = tmp_path / "c.csv"
+    with open(table, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text"])
+        writer.writerows([t] for t in texts)
+    assert read_back(parquet) == texts
+    assert read_back(table) == texts
+
+
+@SETTINGS
+@given(data=st.binary(max_size=2000))
+def test_arbitrary_bytes_are_a_clear_error_or_documents(tmp_path, data):
+    from corpus_audit.errors import SourceError
+
+    for name in ("c.jsonl", "c.csv", "c.parquet", "c.txt"):
+        path = tmp_path / name
+        path.write_bytes(data)
+        try:
+            texts = read_back(path)
+        except SourceError as err:
+            assert name in str(err) and "\n" not in str(err)
+        else:
+            assert all(t is None or isinstance(t, str) for t in texts)
+
+
+def _detectors() -> list:
+    human, synthetic = make_texts(40), [f"as an assistant I note that item {i} is notable" for i in range(40)]
+    return [LengthDetector(), RepetitionDetector(), MinHashDetector(), WordSpectrumDetector(),
+            ClassifierDetector(model_store.load(None).model), WordOccurrenceDetector.fit(human, synthetic, min_documents=2)]
+
+
+DETECTORS = _detectors()
+RATIOS = {"compression_ratio": (0.0, math.inf), "p_synthetic": (0.0, 1.0)}
+
+
+@pytest.mark.parametrize("detector", DETECTORS, ids=lambda d: d.name)
+@settings(max_examples=40, deadline=None)
+@given(texts=st.lists(ANY_TEXT, max_size=8))
+def test_every_detector_scores_any_text_in_range(detector, texts):
+    texts = [repair_text(t)[0] for t in texts]  # what the readers hand on
+    scores = detector.score(texts)
+    detector.validate_scores(texts, scores)
+    for column in detector.columns:
+        values = np.asarray(scores[column.name])
+        assert len(values) == len(texts)
+        if values.dtype.kind == "f":
+            low, high = RATIOS.get(column.name, (0.0, 1.0) if column.name.endswith(("_frac", "_ratio", "mattr")) else (-math.inf, math.inf))
+            assert np.isfinite(values).all() and (values >= low).all() and (values <= high).all(), column.name
+        elif values.dtype.kind == "i":
+            assert (values >= 0).all(), column.name
+    partial = detector.partial(texts, scores)
+    if partial is not None:
+        merged = Bundle.from_state(json.loads(json.dumps(partial.to_state()))).merge(partial)
+        json.dumps(detector.summarize(merged), allow_nan=False)
