@@ -229,6 +229,8 @@ class Scan:
         columns = ["doc_id", "p_synthetic", "near_dup_cluster", "gopher_repetition_flag"]
         for part in self._parts():
             table = pq.read_table(self.state.documents / part, columns=columns).to_pydict()
+            known = np.array([p is not None for p in table["p_synthetic"]], dtype=bool)  # documents without text: none
+            table = {k: [v for v, keep in zip(values, known) if keep] for k, values in table.items()}
             p = np.asarray(table["p_synthetic"], dtype=np.float64)
             cluster = np.array([c is not None for c in table["near_dup_cluster"]], dtype=bool)
             first = np.array([c is None or c == d for c, d in zip(table["near_dup_cluster"], table["doc_id"])], dtype=bool)

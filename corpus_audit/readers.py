@@ -376,14 +376,15 @@ def _reason(err: BaseException) -> str:
 
 
 def read_texts(inputs: list[str], columns: ColumnSpec = ColumnSpec()) -> tuple[list[str], list[str | None]]:
-    """All non-null texts of some inputs, with their `columns.by` values (labelled sets for training)."""
+    """All texts of some inputs that are more than whitespace, with their `columns.by` values
+    (labelled sets for training and calibration: an empty text is evidence of nothing)."""
     texts: list[str] = []
     groups: list[str | None] = []
     for shard in group_shards(resolve_sources(inputs)):
         for batch in ShardReader(shard, columns).batches():
             strata = batch.strata or [None] * len(batch)
             for text, group in zip(batch.texts, strata):
-                if text is not None:
+                if text is not None and text.strip():
                     texts.append(text)
                     groups.append(group)
     return texts, groups

@@ -170,12 +170,13 @@ class ShardScanner:
         data["truncated"] = pa.array(truncated, pa.bool_())
         for detector in self.detectors:
             for column in detector.columns:
-                data[column.name] = pa.array(scored.columns[column.name], column.type)
+                data[column.name] = pa.array(scored.columns[column.name], column.type, from_pandas=True)  # NaN: null
         return pa.table(data)
 
     def _add_strata(self, strata: dict[str, Histogram], values: list[str | None], scores: np.ndarray) -> None:
         """Add a batch's scores to the histogram of each --by value."""
         labels = np.asarray(["(null)" if v is None else v for v in values], dtype=object)
+        known = ~np.isnan(scores)
         for value in sorted(set(labels.tolist())):
-            strata.setdefault(value, Histogram(0.0, 1.0, SCORE_BINS)).add(scores[labels == value])
+            strata.setdefault(value, Histogram(0.0, 1.0, SCORE_BINS)).add(scores[(labels == value) & known])
         check_strata(len(strata), self.columns.by)

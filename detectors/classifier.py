@@ -211,7 +211,8 @@ class ClassifierDetector(Detector):
     """Gives each document `p_synthetic` from a trained `ClassifierModel`."""
 
     name = "classifier"
-    columns = (Column("p_synthetic", pa.float32(), "calibrated probability that the text is machine-written (equal priors)"),)
+    columns = (Column("p_synthetic", pa.float32(), "calibrated probability that the text is machine-written (equal priors); "
+                                                   "null for an empty or whitespace-only text, which holds no evidence"),)
 
     def __init__(self, model: ClassifierModel) -> None:
         self.model = model
@@ -228,7 +229,12 @@ class ClassifierDetector(Detector):
         return np.asarray(x @ m.coef, dtype=np.float64).ravel() + m.intercept
 
     def score(self, texts: Sequence[str]) -> Mapping[str, np.ndarray]:
-        return {"p_synthetic": platt(self.decision(texts), self.model.platt_a, self.model.platt_b).astype(np.float32)}
+        """`p_synthetic` per text; NaN for a text with nothing but whitespace (the model, never
+        trained on such texts, would call them machine-written and bias the estimate)."""
+        has_text = np.fromiter((bool(t.strip()) for t in texts), bool, len(texts))
+        p = np.full(len(texts), np.nan, dtype=np.float32)
+        p[has_text] = platt(self.decision([t for t, keep in zip(texts, has_text) if keep]), self.model.platt_a, self.model.platt_b)
+        return {"p_synthetic": p}
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 1000) -> np.ndarray:
         """`p_synthetic` of any number of texts, scored batch by batch to bound memory."""
@@ -238,13 +244,16 @@ class ClassifierDetector(Detector):
 
     def partial(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> Bundle:
         p = scores["p_synthetic"]
-        return Bundle({"p_synthetic": Histogram(0.0, 1.0, SCORE_BINS).add(p),
-                       "above_half": Tally().add("documents", len(p)).add("above", int((p > 0.5).sum()))})
+        known = p[~np.isnan(p)]
+        return Bundle({"p_synthetic": Histogram(0.0, 1.0, SCORE_BINS).add(known),
+                       "above_half": Tally().add("documents", len(known)).add("above", int((known > 0.5).sum()))
+                                            .add("without_text", len(p) - len(known))})
 
     def summarize(self, partial: Bundle) -> dict[str, Any]:
         tally = partial.parts["above_half"].counts
         documents = tally.get("documents", 0)
         return {"p_synthetic": partial.parts["p_synthetic"].summary((0.1, 0.25, 0.5, 0.75, 0.9)),
                 "share_above_0.5": tally.get("above", 0) / documents if documents else 0.0,
+                "documents_without_text": tally.get("without_text", 0),
                 "note": "share_above_0.5 is classify-and-count: biased by the detector's errors and not an estimate "
-                        "of the synthetic fraction"}
+                        "of the synthetic fraction; documents without text have no p_synthetic and are left out"}

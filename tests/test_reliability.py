@@ -257,10 +257,13 @@ def test_hostile_text_passes_every_detector_and_report_without_effect(tmp_path):
     assert audit["input"]["empty_documents"] == 4 and audit["near_duplicates"]["clusters"] == 8
     table = pq.read_table(tmp_path / "out" / "documents")
     for name in table.column_names:
-        values = table[name].to_numpy(zero_copy_only=False)
+        values = table[name].drop_null().to_numpy(zero_copy_only=False)
         if values.dtype.kind == "f":
             assert np.isfinite(values).all(), name
-    assert ((table["p_synthetic"].to_numpy() >= 0) & (table["p_synthetic"].to_numpy() <= 1)).all()
+    p = table["p_synthetic"]
+    assert p.null_count == 4  # the blank documents: no evidence, no score
+    assert ((p.drop_null().to_numpy() >= 0) & (p.drop_null().to_numpy() <= 1)).all()
+    assert audit["classifier"]["documents_without_text"] == 4
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
     for report in (html, markdown):
