@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -26,7 +28,7 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
 from corpus_audit import __version__
 from corpus_audit.engines import ShardSink
@@ -48,6 +50,16 @@ def _worker_environment() -> dict[str, object]:
     environment = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
     environment.pop("MALLOC_TRIM_THRESHOLD_", None)
     return environment
+
+
+class _IgnoreInterrupts(WorkerPlugin):
+    """Ctrl-C reaches every process of the terminal's process group: this process stops the
+    run and closes the local cluster; its workers (restarted ones too) must not print
+    tracebacks of their own."""
+
+    def setup(self, worker: object) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _scan_shard(scanner: ShardScanner, shard: Shard) -> ShardResult:
@@ -124,8 +136,9 @@ class DaskEngine:
             if self.scheduler is None:
                 with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environment()}):
                     self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                                 dashboard_address=None)
+                                                 dashboard_address=None, silence_logs=logging.ERROR)
                 self.client = Client(self._cluster)
+                self.client.register_plugin(_IgnoreInterrupts(), name="corpus-audit-ignore-interrupts")
             else:
                 self.client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError, ValueError) as err:

@@ -104,12 +104,16 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tmp_path):
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tmp_path, engine):
+    if engine == "dask":
+        pytest.importorskip("distributed")
     corpus = tmp_path / "corpus"
     for k in range(24):
         write_parquet(corpus / f"shard-{k:02d}.parquet", make_texts(500, start=500 * k))
     out = tmp_path / "interrupted"
-    scan = subprocess.Popen([sys.executable, "-m", "corpus_audit", "scan", str(corpus), "--out", str(out), "--workers", "2"],
+    scan = subprocess.Popen([sys.executable, "-m", "corpus_audit", "scan", str(corpus), "--out", str(out), "--workers", "2",
+                             "--engine", engine],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={"PATH": "/usr/bin:/bin", "CI": "true"})
     while not list((out / "state").glob("shard-*.json")) and scan.poll() is None:
