@@ -129,8 +129,7 @@ def sld(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, tolerance: float
 def hdy(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, bins: tuple[int, ...] = (10, 20, 30, 40, 50)) -> float:
     estimates = []
     for b in bins:
-        edges = np.linspace(0.0, 1.0, b + 1)
-        density = lambda s: np.histogram(s.values, edges, weights=s.weights)[0] / max(s.size, 1)  # noqa: E731
+        density = lambda s: np.histogram(s.values, b, (0.0, 1.0), weights=s.weights)[0] / max(s.size, 1)  # noqa: E731, B023
         test, h, s = density(scores), density(human), density(synthetic)
         mixture = _GRID[:, None] * s[None, :] + (1 - _GRID[:, None]) * h[None, :]
         distance = np.sum((np.sqrt(mixture) - np.sqrt(test)[None, :]) ** 2, axis=1)
