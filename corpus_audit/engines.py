@@ -74,6 +74,11 @@ def _score_in_worker(texts: Sequence[str]) -> ScoredBatch:
     return score_texts(_WORKER_DETECTORS, texts)
 
 
+def _worker_died(item: PreparedBatch) -> AuditError:
+    return AuditError(f"a scoring worker process died (killed, or out of memory?) while scanning "
+                      f"{item.batch.sources[0]}; finished shards are kept: rerun with --resume")
+
+
 class LocalEngine:
     """Scores in this process (`workers=1`) or in a process pool of `workers` processes.
 
@@ -120,8 +125,7 @@ class LocalEngine:
             try:
                 scored = future.result()
             except BrokenProcessPool:
-                raise AuditError(f"a scoring worker process died (killed, or out of memory?) while scoring "
-                                 f"{item.batch.sources[0]}; finished shards are kept: rerun with --resume") from None
+                raise _worker_died(item) from None
             scanner.store(item, scored)
             sink.advance(len(item.batch))
             if item.work.complete:
@@ -131,7 +135,10 @@ class LocalEngine:
             work = scanner.start(shard)
             try:
                 for item in scanner.batches(shard, work):
-                    pending.append((item, self.submit(item.texts)))
+                    try:
+                        pending.append((item, self.submit(item.texts)))
+                    except BrokenProcessPool:  # a worker died before this batch could be handed over
+                        raise _worker_died(item) from None
                     while len(pending) >= self.max_in_flight:
                         finish(*pending.popleft())
             except SourceError as err:
