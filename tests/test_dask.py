@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from corpus_audit.cli import app
 from corpus_audit.config import ScanConfig
-from corpus_audit.errors import AuditError
+from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.pipeline import Scan
 from detectors import MinHashDetector, RepetitionDetector
 from tests.conftest import KILL_SWITCH, KillingLength, documents, run, without_timing, write_jsonl, write_parquet
@@ -160,3 +160,16 @@ def test_missing_dask_is_one_clear_error(tmp_path, corpus, monkeypatch):
 def test_scheduler_without_dask_engine_is_refused():
     with pytest.raises(AuditError, match="--scheduler needs --engine dask"):
         ScanConfig(inputs=("x",), scheduler="tcp://127.0.0.1:8786")
+
+
+def test_a_corrupt_shard_on_a_worker_fails_or_is_skipped_like_the_local_engine(tmp_path, cluster, shard_dir):
+    (shard_dir / "part-1.parquet").write_bytes(b"PAR1 garbage")
+    options = dict(engine="dask", scheduler=cluster.scheduler_address, workers=2, batch_size=16)
+    with pytest.raises(SourceError, match="part-1.parquet"):
+        run(tmp_path, shard_dir, out=tmp_path / "failed", **options)
+    local = run(tmp_path, shard_dir, out=tmp_path / "local", on_error="skip", workers=2, batch_size=16)
+    remote = run(tmp_path, shard_dir, out=tmp_path / "dask", on_error="skip", **options)
+    assert [s["source"].endswith("part-1.parquet") for s in remote["input"]["skipped_sources"]] == [True]
+    assert remote["input"]["scanned"] == 80
+    assert without_timing(remote) == without_timing(local)
+    assert documents(tmp_path / "dask").equals(documents(tmp_path / "local"))
