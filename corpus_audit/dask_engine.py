@@ -20,9 +20,10 @@ import math
 import os
 import signal
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import dask
 import dask.dataframe as dd
@@ -198,6 +199,10 @@ class DaskEngine:
                 sink.shard_done(result)
         finally:
             self.client.cancel(list(futures))
+
+    def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """`function` over independent items (per-stratum estimates), one task each."""
+        return self.client.gather(self.client.map(function, items, pure=False)) if items else []
 
     def join(self, join: NearDuplicateJoin, parts: list[Path], work_dir: Path, reference_parts: list[Path]) -> Clusters:
         """The band join as two shuffles (by band key, then by pair), verified on the workers."""

@@ -1,7 +1,7 @@
 """Where the work runs: in this process, or in a pool of local worker processes.
 
-An engine scans shards (through a `ShardScanner`), runs the near-duplicate join and
-labels the documents parts. The pipeline does not know which engine runs; every engine
+An engine scans shards (through a `ShardScanner`), runs the near-duplicate join, labels
+the documents parts, and maps independent jobs (the per-stratum estimates). The pipeline does not know which engine runs; every engine
 gives identical results because scoring is a pure function of the texts and the
 detectors, and every file name is fixed by its shard and batch. The Dask engine, with the
 same three methods, is in `corpus_audit.dask_engine`.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -151,6 +151,12 @@ class LocalEngine:
                 sink.shard_done(work.close())
         while pending:
             finish(*pending.popleft())
+
+    def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """`function` over independent items (per-stratum estimates), in the pool when there is one."""
+        if self._pool is None:
+            return [function(item) for item in items]
+        return list(self._pool.map(function, items))
 
     def join(self, join: NearDuplicateJoin, parts: list[Path], work_dir: Path, reference_parts: list[Path]) -> Clusters:
         return join.run(parts, work_dir, reference_parts)

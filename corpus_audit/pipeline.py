@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from functools import partial
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -103,7 +104,7 @@ class Scan:
                 engine.scan(self._scanner(sampler), todo, self)
                 audit = self._assemble(shards, population, resumed)
                 if self.model is not None and "classifier" in self.merged:
-                    self._estimate(audit)
+                    self._estimate(audit, engine)
                     if "spectrum" in audit:
                         audit["collapse_projection"] = self._project(audit)
                 scanned = time.perf_counter()
@@ -175,19 +176,19 @@ class Scan:
     def shard_failed(self, shard: Shard, err: SourceError) -> None:
         self._source_failed(shard, err)
 
-    def _strata(self, calibration: Calibration) -> list[dict[str, Any]]:
+    def _strata(self, calibration: Calibration, engine: LocalEngine | DaskEngine) -> list[dict[str, Any]]:
+        """The estimate per --by value (independent bootstraps: run by the engine's workers)."""
         merged: dict[str, Histogram] = {}
         for i in sorted(self.results):
             for value, state in self.results[i].strata.items():
                 histogram = Histogram.from_state(state)
                 merged[value] = histogram if value not in merged else merged[value].merge(histogram)
         check_strata(len(merged), self.config.by)
-        rows = []
-        for value, histogram in sorted(merged.items(), key=lambda kv: (-kv[1].count, kv[0])):
-            result = estimate(ScoreSet.from_histogram(histogram.counts), calibration, seed=self.config.seed)
-            rows.append({"value": value, "documents": histogram.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high")},
-                         "warnings": result["warnings"]})
-        return rows
+        ordered = sorted(merged.items(), key=lambda kv: (-kv[1].count, kv[0]))
+        results = engine.map(partial(estimate, calibration=calibration, seed=self.config.seed),
+                             [ScoreSet.from_histogram(histogram.counts) for _, histogram in ordered])
+        return [{"value": value, "documents": histogram.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high")},
+                 "warnings": result["warnings"]} for (value, histogram), result in zip(ordered, results)]
 
     def _read_references(self) -> tuple[list[str], list[str]] | None:
         """The --reference-human and --reference-synthetic texts (truncated like the corpus's), if given."""
@@ -249,7 +250,7 @@ class Scan:
             "method": "each document's p_synthetic moved from equal priors to the estimated fraction, summed",
         }
 
-    def _estimate(self, audit: dict[str, Any]) -> None:
+    def _estimate(self, audit: dict[str, Any], engine: LocalEngine | DaskEngine) -> None:
         calibration = self.calibration = self._calibration()
         scores = ScoreSet.from_histogram(self.merged["classifier"].parts["p_synthetic"].counts)
         independent = None
@@ -261,7 +262,7 @@ class Scan:
                                    for name, s in (("corpus", scores), ("human", calibration.human),
                                                    ("synthetic", calibration.synthetic))}}
         if self.config.by is not None:
-            audit["strata"] = self._strata(calibration)
+            audit["strata"] = self._strata(calibration, engine)
 
     def _project(self, audit: dict[str, Any]) -> dict[str, Any]:
         """The collapse projection on this corpus's spectrum, with its estimated synthetic fraction."""
