@@ -25,6 +25,7 @@ from corpus_audit.progress import TerminalProgress, progress_enabled
 from corpus_audit.summary import print_summary
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  rich_markup_mode=None,  # plain help: "[default: ...]" and "[dask]" are text, not markup
                   help="Audit a text corpus for machine-written text, near-duplicates and collapse risk.")
 
 EXIT_RULE_BROKEN = 1
@@ -352,11 +353,12 @@ def report(
 def main() -> None:
     """Console-script entry point: parser errors too end as one line with exit code 2."""
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="corpus-audit")
     except typer.TyperException as err:  # an unknown option, a bad value, a missing argument
         message = err.format_message() if hasattr(err, "format_message") else str(err)
         code = getattr(err, "exit_code", EXIT_USAGE)
-        if not message.strip():  # no arguments at all: the help was shown
+        if type(err).__name__ == "NoArgsIsHelpError":  # no arguments at all: the help, as click shows it
+            print(message)
             sys.exit(code)
         context = getattr(err, "ctx", None)
         _print_error(f"{message} (see {context.command_path if context else 'corpus-audit'} --help)")

@@ -293,3 +293,12 @@ def test_parser_errors_are_one_line_with_exit_code_2(args, message):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("corpus-audit: error: ") and message in result.stderr
+
+
+def test_no_arguments_show_the_help_and_help_keeps_its_brackets():
+    bare = cli()
+    assert bare.returncode == 2 and bare.stdout.startswith("Usage: corpus-audit") and not bare.stderr
+    scan_help = cli("scan", "--help")
+    assert scan_help.returncode == 0
+    text = " ".join(scan_help.stdout.split())  # as wrapped for the terminal
+    assert "audit[dask]" in text and "[default: all cores]" in text
