@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +21,24 @@ import pyarrow.parquet as pq
 from corpus_audit.errors import AuditError
 
 
-def _temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    tmp = _temporary(path)
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary path to write; renamed to `path` when the block ends, removed if it fails."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
         os.replace(tmp, path)
-    except OSError as err:
+    except OSError as err:  # pyarrow's own I/O errors are OSErrors too
         raise AuditError(f"cannot write {path}: {err.strerror or err}") from err
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with _replacing(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def write_text(path: Path, text: str) -> None:
@@ -58,11 +62,5 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def write_parquet(path: Path, table: pa.Table) -> None:
-    tmp = _temporary(path)
-    try:
+    with _replacing(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    except OSError as err:  # pyarrow's own I/O errors are OSErrors too
-        raise AuditError(f"cannot write {path}: {err.strerror or err}") from err
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -56,6 +56,9 @@ class Regime(str, Enum):
     accumulate = "accumulate"
 
 
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")]  # every command has it
+
+
 def _print_error(message: str) -> None:
     Console(stderr=True, highlight=False).print(f"corpus-audit: error: {message}", markup=False, soft_wrap=True)
 
@@ -124,7 +127,7 @@ def scan(
     on_error: Annotated[OnError, typer.Option(help="An unreadable shard stops the run (fail), or is skipped and listed (skip).")] = OnError.fail,
     resume: Annotated[bool, typer.Option("--resume", help="Reuse the finished shards of an earlier run with the same options in --out.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print audit.json to stdout; human output goes to stderr.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Scan a corpus and write the audit to --out."""
     def body() -> None:
@@ -180,7 +183,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the cross-validation split and the solver.")] = 0,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON to stdout.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Fit a detector model with grouped cross-validation and write it to --out."""
     def body() -> None:
@@ -215,7 +218,7 @@ def evaluate(
     text_column: Annotated[str | None, typer.Option(help="Column holding the text.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the mixture draws.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON to stdout.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Measure a detector model on labelled texts: AUROC, TPR at 1% and 5% FPR, and the
     synthetic-fraction estimate's error on mixtures made from the two sets."""
@@ -276,7 +279,7 @@ def project(
     runs: Annotated[int, typer.Option(help="Monte-Carlo runs.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the collapse_projection object to stdout.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Project model collapse for a synthetic fraction, without a scan."""
     def body() -> None:
@@ -331,7 +334,7 @@ def report(
     audit_dir: Annotated[Path, typer.Argument(help="An audit directory written by `scan`.", show_default=False)],
     html: Annotated[Path | None, typer.Option(help="Where to write the HTML report [default: AUDIT_DIR/report.html].")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Where to write the Markdown report [default: AUDIT_DIR/report.md].")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Re-render the reports from AUDIT_DIR/audit.json, and print the summary."""
     def body() -> None:

@@ -20,7 +20,7 @@ import math
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -32,11 +32,11 @@ import pandas as pd
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
 from corpus_audit import __version__
-from corpus_audit.engines import ShardSink
+from corpus_audit.engines import PartLabels, ShardSink
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.near_duplicates import Clusters, NearDuplicateJoin, clusters_from_edges, label_part, verify_pairs
+from corpus_audit.near_duplicates import (Clusters, NearDuplicateJoin, clusters_from_edges, label_part, load_arrays,
+                                          verify_pairs)
 from corpus_audit.readers import Shard
-from corpus_audit.run_state import ShardResult
 from corpus_audit.shard_scan import ShardScanner
 
 _KEYS_META = pd.DataFrame({"band": np.empty(0, np.int32), "key": np.empty(0, np.uint64), "doc": np.empty(0, np.int64)})
@@ -63,24 +63,16 @@ class _IgnoreInterrupts(WorkerPlugin):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _scan_shard(scanner: ShardScanner, shard: Shard) -> ShardResult:
-    return scanner.scan_shard(shard)
-
-
 def _worker_check(out: str) -> tuple[str, bool]:
     """What a worker has: its corpus-audit version, and whether it sees `--out`."""
     return __version__, os.path.isdir(out)
 
 
-def _load(path: str, *names: str) -> list[np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return [data[name] for name in names]
-
-
 def _band_rows(part: tuple[str, int]) -> pd.DataFrame:
     """(band, key, document) for every band of every document with shingles in one part."""
     path, start = part
-    keys, offsets = _load(path, "band_keys", "shingle_offsets")
+    data = load_arrays(path, "band_keys", "shingle_offsets")
+    keys, offsets = data["band_keys"], data["shingle_offsets"]
     usable = np.flatnonzero(np.diff(offsets) > 0)
     bands = keys.shape[1]
     return pd.DataFrame({"band": np.repeat(np.arange(bands, dtype=np.int32), len(usable)),
@@ -109,7 +101,8 @@ def _verify_partition(frame: pd.DataFrame, paths: list[str], starts: np.ndarray,
     owner = np.searchsorted(starts, docs, side="right") - 1
     signatures, shingles, lengths = [], [], []
     for part in np.unique(owner):
-        signature, shingle, offsets = _load(paths[part], "signature", "shingles", "shingle_offsets")
+        data = load_arrays(paths[part], "signature", "shingles", "shingle_offsets")
+        signature, shingle, offsets = data["signature"], data["shingles"], data["shingle_offsets"]
         for local in (docs[owner == part] - starts[part]).tolist():
             signatures.append(signature[local])
             shingles.append(shingle[offsets[local]:offsets[local + 1]])
@@ -184,7 +177,7 @@ class DaskEngine:
         if not shards:
             return
         remote = self.client.scatter(scanner, broadcast=True, hash=False)
-        futures = {self.client.submit(_scan_shard, remote, shard, pure=False): shard for shard in shards}
+        futures = {self.client.submit(ShardScanner.scan_shard, remote, shard, pure=False): shard for shard in shards}
         try:
             for future in as_completed(futures):
                 shard = futures[future]
@@ -207,12 +200,12 @@ class DaskEngine:
     def join(self, join: NearDuplicateJoin, parts: list[Path], work_dir: Path, reference_parts: list[Path]) -> Clusters:
         """The band join as two shuffles (by band key, then by pair), verified on the workers."""
         paths = [str(p.resolve()) for p in [*parts, *reference_parts]]
-        sizes = [len(_load(p, "shingle_offsets")[0]) - 1 for p in paths]
+        sizes = [len(load_arrays(p, "shingle_offsets")["shingle_offsets"]) - 1 for p in paths]
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         corpus = int(starts[len(parts)])
         if not paths or starts[-1] == 0:
             return clusters_from_edges(np.empty((0, 2), np.int64), corpus, 0, 0)
-        bands = _load(paths[0], "band_keys")[0].shape[1]
+        bands = load_arrays(paths[0], "band_keys")["band_keys"].shape[1]
         partitions = max(self._partitions, math.ceil(int(starts[-1]) * bands / join.partition_rows))
         rows = dd.from_map(_band_rows, list(zip(paths, starts[:-1].tolist())), meta=_KEYS_META)
         pairs = rows.shuffle("key", npartitions=partitions).map_partitions(_partition_pairs, corpus, meta=_PAIRS_META)
@@ -223,7 +216,7 @@ class DaskEngine:
         accepted = np.concatenate([edges for edges, _, _ in results]) if results else np.empty((0, 2), np.int64)
         return clusters_from_edges(accepted, corpus, sum(r[1] for r in results), sum(r[2] for r in results))
 
-    def label(self, labels: Iterable[tuple[Path, list[str | None], list[str | None] | None]]) -> None:
+    def label(self, labels: PartLabels) -> None:
         """Rewrite each part with its cluster column on a worker, a bounded number at a time."""
         pending = []
         for path, cluster, matches in labels:

@@ -1,10 +1,10 @@
 """Where the work runs: in this process, or in a pool of local worker processes.
 
-An engine scans shards (through a `ShardScanner`), runs the near-duplicate join, labels
-the documents parts, and maps independent jobs (the per-stratum estimates). The pipeline does not know which engine runs; every engine
-gives identical results because scoring is a pure function of the texts and the
-detectors, and every file name is fixed by its shard and batch. The Dask engine, with the
-same three methods, is in `corpus_audit.dask_engine`.
+An engine (the `Engine` protocol) scans shards through a `ShardScanner`, maps independent
+jobs (the per-stratum estimates), runs the near-duplicate join and labels the documents
+parts. The pipeline does not know which engine runs; every engine gives identical results
+because scoring is a pure function of the texts and the detectors, and every file name is
+fixed by its shard and batch. The Dask engine is in `corpus_audit.dask_engine`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -63,6 +63,25 @@ class ShardSink(Protocol):
     def shard_done(self, result: ShardResult) -> None: ...
 
     def shard_failed(self, shard: Shard, err: SourceError) -> None: ...
+
+
+PartLabels = Iterable[tuple[Path, list[str | None], list[str | None] | None]]  # part, near_dup_cluster, matches_reference
+
+
+class Engine(Protocol):
+    """Where a scan's work runs; used as a context manager that starts and ends the workers."""
+
+    def __enter__(self) -> Engine: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def scan(self, scanner: ShardScanner, shards: Sequence[Shard], sink: ShardSink) -> None: ...
+
+    def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]: ...
+
+    def join(self, join: NearDuplicateJoin, parts: list[Path], work_dir: Path, reference_parts: list[Path]) -> Clusters: ...
+
+    def label(self, labels: PartLabels) -> None: ...
 
 
 def _init_worker(detectors: list[Detector]) -> None:
@@ -161,6 +180,6 @@ class LocalEngine:
     def join(self, join: NearDuplicateJoin, parts: list[Path], work_dir: Path, reference_parts: list[Path]) -> Clusters:
         return join.run(parts, work_dir, reference_parts)
 
-    def label(self, labels: Sequence[tuple[Path, list[str | None], list[str | None] | None]]) -> None:
+    def label(self, labels: PartLabels) -> None:
         for path, cluster, matches in labels:
             label_part(path, cluster, matches)

@@ -51,9 +51,10 @@ class Clusters:
         return self.sizes[self.labels] >= 2
 
 
-def _load(path: Path) -> dict[str, np.ndarray]:
+def load_arrays(path: Path | str, *names: str) -> dict[str, np.ndarray]:
+    """The named arrays (all of them when none is named) of a join file, read without pickle."""
     with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+        return {k: data[k] for k in names or data.files}
 
 
 class NearDuplicateJoin:
@@ -94,7 +95,7 @@ class NearDuplicateJoin:
             shingle_file = stack.enter_context(open(work_dir / "shingles.bin", "wb"))
             band_files: list = []
             for part in parts:
-                data = _load(part)
+                data = load_arrays(part)
                 perms, nbands = data["signature"].shape[1], data["band_keys"].shape[1]
                 while len(band_files) < nbands:
                     band_files.append(stack.enter_context(open(work_dir / f"band-{len(band_files)}.bin", "wb")))
@@ -238,15 +239,15 @@ def selected_rows(documents: Path, parts: list[str], selected: np.ndarray,
 
 
 def part_labels(documents: Path, parts: list[str], clusters: Clusters, representatives: dict[int, str],
-                reference_ids: list[str] | None) -> Iterator[tuple[str, list[str | None], list[str | None] | None]]:
-    """Per part: each document's `near_dup_cluster` (and `matches_reference` with --against)."""
+                reference_ids: list[str] | None) -> Iterator[tuple[Path, list[str | None], list[str | None] | None]]:
+    """Per part (its path): each document's `near_dup_cluster` (and `matches_reference` with --against)."""
     member = clusters.in_cluster()
     for part, offset, rows in _part_ranges(documents, parts):
         cluster = [representatives[clusters.labels[i]] if member[i] else None for i in range(offset, offset + rows)]
         matches = None
         if reference_ids is not None:
             matches = [reference_ids[m] if m >= 0 else None for m in clusters.reference_match[offset:offset + rows].tolist()]
-        yield part, cluster, matches
+        yield documents / part, cluster, matches
 
 
 def label_part(path: Path, cluster: list[str | None], matches: list[str | None] | None) -> None:

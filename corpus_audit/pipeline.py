@@ -10,24 +10,24 @@ from __future__ import annotations
 
 import shutil
 import time
-from functools import partial
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from corpus_audit import __version__, atomic, gating, model_store
 from corpus_audit.config import ScanConfig
-from corpus_audit.engines import LocalEngine
+from corpus_audit.engines import Engine, LocalEngine
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.estimation import Calibration, estimate, occurrence_interval
 from corpus_audit.model_store import StoredModel
 from corpus_audit.near_duplicates import NearDuplicateJoin, part_labels, selected_rows, summarize_clusters
 from corpus_audit.projection import Plan, Spectrum, project
 from corpus_audit.quantify import ScoreSet
-from corpus_audit.readers import ColumnSpec, Shard, ShardReader, group_shards, read_texts, record_limit
+from corpus_audit.readers import ColumnSpec, Shard, ShardReader, group_shards, read_texts
 from corpus_audit.report import write_reports
 from corpus_audit.run_state import RunState, ShardResult
 from corpus_audit.sampling import Sampler, choose_exact
@@ -36,10 +36,6 @@ from corpus_audit.sources import resolve_sources
 from detectors import Bundle, Detector, Histogram, MinHashDetector, default_detectors
 from detectors.classifier import SCORE_BINS, ClassifierDetector
 from detectors.occurrence import WordOccurrenceDetector
-
-
-if TYPE_CHECKING:
-    from corpus_audit.dask_engine import DaskEngine
 
 CHART_BINS = 50  # p_synthetic histograms kept in audit.json for the report's chart
 
@@ -143,7 +139,7 @@ class Scan:
         return Sampler(seed=self.config.seed, chosen=choose_exact(counts, self.config.sample, self.config.seed)), sum(counts)
 
     def _reader(self, shard: Shard) -> ShardReader:
-        return ShardReader(shard, self.columns, self.config.batch_size, record_bytes=record_limit(self.config.max_doc_chars))
+        return ShardReader.for_scan(shard, self.columns, self.config.batch_size, self.config.max_doc_chars)
 
     def _source_failed(self, shard: Shard, err: SourceError) -> None:
         if self.config.on_error == "fail":
@@ -151,7 +147,7 @@ class Scan:
         self.skipped_sources.append({"index": shard.index, "source": err.source, "error": err.reason})
         self.progress.shard_done()
 
-    def _engine(self) -> LocalEngine | DaskEngine:
+    def _engine(self) -> Engine:
         if self.config.engine == "local":
             return LocalEngine(self.detectors, self.config.workers)
         try:
@@ -176,7 +172,7 @@ class Scan:
     def shard_failed(self, shard: Shard, err: SourceError) -> None:
         self._source_failed(shard, err)
 
-    def _strata(self, calibration: Calibration, engine: LocalEngine | DaskEngine) -> list[dict[str, Any]]:
+    def _strata(self, calibration: Calibration, engine: Engine) -> list[dict[str, Any]]:
         """The estimate per --by value (independent bootstraps: run by the engine's workers)."""
         merged: dict[str, Histogram] = {}
         for i in sorted(self.results):
@@ -229,9 +225,8 @@ class Scan:
         sums = np.zeros((2, 3))  # (mass, documents) x (all, in clusters, over a repetition threshold)
         columns = ["doc_id", "p_synthetic", "near_dup_cluster", "gopher_repetition_flag"]
         for part in self._parts():
-            table = pq.read_table(self.state.documents / part, columns=columns).to_pydict()
-            known = np.array([p is not None for p in table["p_synthetic"]], dtype=bool)  # documents without text: none
-            table = {k: [v for v, keep in zip(values, known) if keep] for k, values in table.items()}
+            table = pq.read_table(self.state.documents / part, columns=columns)
+            table = table.filter(table["p_synthetic"].is_valid()).to_pydict()  # documents without text have none
             p = np.asarray(table["p_synthetic"], dtype=np.float64)
             cluster = np.array([c is not None for c in table["near_dup_cluster"]], dtype=bool)
             first = np.array([c is None or c == d for c, d in zip(table["near_dup_cluster"], table["doc_id"])], dtype=bool)
@@ -250,7 +245,7 @@ class Scan:
             "method": "each document's p_synthetic moved from equal priors to the estimated fraction, summed",
         }
 
-    def _estimate(self, audit: dict[str, Any], engine: LocalEngine | DaskEngine) -> None:
+    def _estimate(self, audit: dict[str, Any], engine: Engine) -> None:
         calibration = self.calibration = self._calibration()
         scores = ScoreSet.from_histogram(self.merged["classifier"].parts["p_synthetic"].counts)
         independent = None
@@ -282,8 +277,7 @@ class Scan:
         paths, ids = [], []
         for shard in self.reference:
             try:
-                for batch in ShardReader(shard, ColumnSpec(), self.config.batch_size,
-                                         record_bytes=record_limit(self.config.max_doc_chars)).batches():
+                for batch in ShardReader.for_scan(shard, ColumnSpec(), self.config.batch_size, self.config.max_doc_chars).batches():
                     kept = [(s, r, t[: self.config.max_doc_chars]) for s, r, t in zip(batch.sources, batch.rows.tolist(), batch.texts)
                             if t is not None]
                     if not kept:
@@ -296,7 +290,7 @@ class Scan:
                 raise AuditError(f"--against {err}") from err
         return paths, ids
 
-    def _near_duplicates(self, detector: MinHashDetector, shards: list[Shard], engine: LocalEngine | DaskEngine) -> dict[str, Any]:
+    def _near_duplicates(self, detector: MinHashDetector, shards: list[Shard], engine: Engine) -> dict[str, Any]:
         parts = self._parts()
         work = self.config.out / "join" / "tmp"
         try:
@@ -307,8 +301,8 @@ class Scan:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         summary = summarize_clusters(self.state.documents, parts, clusters)
-        engine.label((self.state.documents / part, cluster, matches) for part, cluster, matches in part_labels(
-            self.state.documents, parts, clusters, summary.representatives, reference_ids if self.config.against else None))
+        engine.label(part_labels(self.state.documents, parts, clusters, summary.representatives,
+                                 reference_ids if self.config.against else None))
         scanned = len(clusters.labels)
         duplicates = int((clusters.sizes[clusters.sizes >= 2] - 1).sum())
         excerpts = self._excerpts([first for *_, first in summary.largest], shards)

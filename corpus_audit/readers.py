@@ -189,7 +189,8 @@ class _Accumulator:
             return None
         batch = DocumentBatch(self.sources, np.asarray(self.rows, dtype=np.int64), self.texts,
                               np.asarray(self.repaired, dtype=bool), np.asarray(self.not_string, dtype=bool),
-                              np.asarray(self.oversized, dtype=bool), self.ids if self.with_ids else None, self.strata if self.with_strata else None)
+                              np.asarray(self.oversized, dtype=bool), self.ids if self.with_ids else None,
+                              self.strata if self.with_strata else None)
         self._reset()
         return batch
 
@@ -203,6 +204,11 @@ class ShardReader:
     batch_size: int = 1000
     batch_chars: int = 32_000_000
     record_bytes: int = MIN_RECORD_BYTES
+
+    @classmethod
+    def for_scan(cls, shard: Shard, columns: ColumnSpec, batch_size: int, max_doc_chars: int) -> ShardReader:
+        """The reader a scan uses: its read limit follows `--max-doc-chars`."""
+        return cls(shard, columns, batch_size, record_bytes=record_limit(max_doc_chars))
 
     def batches(self) -> Iterator[DocumentBatch]:
         """The shard's documents in file order; a read failure becomes a SourceError."""

@@ -9,7 +9,7 @@ scanned twice (a retried task) writes the same files again and nothing twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,12 +83,12 @@ class ShardScanner:
     max_doc_chars: int
 
     def reader(self, shard: Shard) -> ShardReader:
-        return ShardReader(shard, self.columns, self.batch_size, record_bytes=record_limit(self.max_doc_chars))
+        return ShardReader.for_scan(shard, self.columns, self.batch_size, self.max_doc_chars)
 
     def start(self, shard: Shard) -> ShardWork:
         return ShardWork(ShardResult(shard.index, shard.fingerprint(), bytes=sum(s.size or 0 for s in shard.sources)))
 
-    def batches(self, shard: Shard, work: ShardWork):
+    def batches(self, shard: Shard, work: ShardWork) -> Iterator[PreparedBatch]:
         """The shard's batches, prepared for scoring (batches left empty are counted, not yielded)."""
         position = 0
         key = shard_key(shard)

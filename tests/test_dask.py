@@ -21,7 +21,7 @@ from corpus_audit.pipeline import Scan
 from detectors import MinHashDetector, RepetitionDetector
 from tests.conftest import KILL_SWITCH, KillingLength, documents, run, without_timing, write_jsonl, write_parquet
 from tests.test_cli import cli
-from tests.test_minhash import jaccard
+from tests.test_minhash import jaccard, unique_words
 
 distributed = pytest.importorskip("distributed")
 
@@ -32,15 +32,11 @@ def cluster():
         yield local
 
 
-def words(rng: random.Random, n: int) -> list[str]:
-    return [f"{rng.choice('bcdfghklmnprstvz')}{rng.randrange(10**6)}" for _ in range(n)]
-
-
 def edited(rng: random.Random, text: str, edits: int) -> str:
     """The text with `edits` words replaced, 10+ words apart (Jaccard of 5-grams about 1 - 10 edits / n)."""
     tokens = text.split()
     for position in rng.sample(range(0, len(tokens), 10), edits):
-        tokens[position] = words(rng, 1)[0]
+        tokens[position] = unique_words(rng, 1)[0]
     return " ".join(tokens)
 
 
@@ -50,7 +46,7 @@ def corpus(tmp_path_factory) -> tuple[Path, Path, list[str]]:
     planted across shards, an empty and a null document; and an --against file."""
     rng = random.Random(7)
     root = tmp_path_factory.mktemp("dask-corpus")
-    shards = [[" ".join(words(rng, rng.randrange(60, 160))) for _ in range(45)] for _ in range(4)]
+    shards = [[" ".join(unique_words(rng, rng.randrange(60, 160))) for _ in range(45)] for _ in range(4)]
     shards[2][5] = edited(rng, shards[0][3], 1)  # a pair across shards 0 and 2
     shards[3][9] = shards[1][30]  # an exact copy across 1 and 3
     shards[1][12] = edited(rng, shards[0][40], 1)  # a triple across 0, 1 and 3
@@ -65,7 +61,7 @@ def corpus(tmp_path_factory) -> tuple[Path, Path, list[str]]:
     write_jsonl(root / "shard-3.jsonl", [{"text": t, "id": f"s3-{i}", "site": f"site-{i % 3}"}
                                                 for i, t in enumerate(shards[3])])
     against = write_jsonl(tmp_path_factory.mktemp("dask-against") / "known.jsonl", [{"text": edited(rng, shards[3][1], 1)},
-                                                              {"text": " ".join(words(rng, 80))}])
+                                                              {"text": " ".join(unique_words(rng, 80))}])
     return root, against, texts
 
 
@@ -108,7 +104,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(tmp_path, cluster):
     rng = random.Random(3)
     root = tmp_path / "corpus"
     for k in range(4):
-        texts = [" ".join(words(rng, 50)) for _ in range(60)]
+        texts = [" ".join(unique_words(rng, 50)) for _ in range(60)]
         if k == 2:
             texts[45] += f" {KILL_SWITCH}"  # in the shard's third batch: two of its parts are written before
         write_parquet(root / f"shard-{k}.parquet", texts)
