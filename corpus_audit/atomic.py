@@ -18,7 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpus_audit.errors import AuditError
+from corpus_audit.errors import AuditError, os_error_message
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
 
 
 @contextmanager
@@ -26,16 +28,17 @@ def _replacing(path: Path) -> Iterator[Path]:
     """A temporary path to write; renamed to `path` when the block ends, removed if it fails."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        tmp.unlink(missing_ok=True)  # a leftover (or a planted link) is removed, never written through
         yield tmp
         os.replace(tmp, path)
     except OSError as err:  # pyarrow's own I/O errors are OSErrors too
-        raise AuditError(f"cannot write {path}: {err.strerror or err}") from err
+        raise AuditError(f"cannot write {os_error_message(err, path)}") from err
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    with _replacing(path) as tmp, open(tmp, "wb") as handle:
+    with _replacing(path) as tmp, os.fdopen(os.open(tmp, _NEW_FILE, 0o644), "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())

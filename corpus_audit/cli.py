@@ -19,7 +19,7 @@ from rich.console import Console
 
 from corpus_audit import __version__
 from corpus_audit.config import ScanConfig
-from corpus_audit.errors import AuditError
+from corpus_audit.errors import AuditError, os_error_message
 from corpus_audit.pipeline import scan as run_scan
 from corpus_audit.progress import TerminalProgress, progress_enabled
 from corpus_audit.summary import print_summary
@@ -78,6 +78,10 @@ def _guarded(action: Callable[[], Any], debug: bool) -> Any:
         if debug:
             raise
         _fail(str(err))
+    except OSError as err:  # a disk, a permission, a path: something the user can act on
+        if debug:
+            raise
+        _fail(os_error_message(err))
     except KeyboardInterrupt:
         if debug:
             raise
@@ -126,6 +130,7 @@ def scan(
     fail_on: Annotated[list[str] | None, typer.Option(help="Exit 1 when the audit breaks this rule, e.g. 'synthetic_fraction>0.10' (repeatable).")] = None,
     on_error: Annotated[OnError, typer.Option(help="An unreadable shard stops the run (fail), or is skipped and listed (skip).")] = OnError.fail,
     resume: Annotated[bool, typer.Option("--resume", help="Reuse the finished shards of an earlier run with the same options in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier audit in --out, removing only corpus-audit's own files [default: an --out holding an audit is refused, and so is any other non-empty directory].")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print audit.json to stdout; human output goes to stderr.")] = False,
     debug: DebugOption = False,
 ) -> None:
@@ -143,7 +148,7 @@ def scan(
             id_column=id_column, by=by, sample=sample, sample_fraction=sample_fraction, seed=seed,
             max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold, against=against,
             model=None if model is None else str(model), reference_human=reference_human,
-            reference_synthetic=reference_synthetic, on_error=on_error.value, resume=resume,
+            reference_synthetic=reference_synthetic, on_error=on_error.value, resume=resume, overwrite=overwrite,
             fail_on=tuple(fail_on or ()), engine=engine.value, scheduler=scheduler, **options)
         if progress_enabled():
             with TerminalProgress() as progress:

@@ -40,6 +40,7 @@ class ScanConfig:
     scheduler: str | None = None
     on_error: str = "fail"
     resume: bool = False
+    overwrite: bool = False
     batch_size: int = 1000
     generations: int = 5
     regime: str = "mix"
@@ -70,6 +71,8 @@ class ScanConfig:
             raise AuditError(f"--engine {self.engine!r}: expected local or dask")
         if self.scheduler is not None and self.engine != "dask":
             raise AuditError("--scheduler needs --engine dask")
+        if self.resume and self.overwrite:
+            raise AuditError("--resume continues the audit in --out and --overwrite replaces it: give one of them")
         if self.on_error not in ON_ERROR:
             raise AuditError(f"--on-error {self.on_error!r}: expected fail or skip")
         if not 1 <= self.generations <= 1000:
@@ -89,7 +92,12 @@ class ScanConfig:
         out["out"] = str(self.out)
         return out
 
+    def reads(self) -> list[str]:
+        """Every path or URL the scan reads (which `--out` must not overlap)."""
+        return [p for p in (*self.inputs, self.against, self.model, self.reference_human, self.reference_synthetic)
+                if p is not None]
+
     def result_options(self) -> dict[str, Any]:
         """The options that change `documents/` or `audit.json` (not where or how fast)."""
-        skip = {"out", "on_error", "resume", "fail_on"}
+        skip = {"out", "on_error", "resume", "overwrite", "fail_on"}
         return {k: v for k, v in self.as_dict().items() if k not in skip}

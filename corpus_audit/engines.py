@@ -10,7 +10,10 @@ fixed by its shard and batch. The Dask engine is in `corpus_audit.dask_engine`.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
 import signal
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -86,7 +89,25 @@ class Engine(Protocol):
 
 def _init_worker(detectors: list[Detector]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the main process handles it
+    _exit_with_parent()
     _WORKER_DETECTORS[:] = detectors
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as the process that started it is gone, even by kill -9.
+
+    The pool's pipes are not enough: a worker waiting for work outlives a killed parent
+    (and keeps the forkserver's resource tracker alive). The parent's sentinel is a pipe
+    that only the parent holds open, so it becomes readable exactly when the parent dies."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _score_in_worker(texts: Sequence[str]) -> ScoredBatch:

@@ -1,8 +1,8 @@
 """`--fail-on` rules: `METRIC OP VALUE`, parsed by a small grammar, never evaluated as code.
 
-METRIC is one of `METRICS`; OP is one of >, >=, <, <=, ==, !=; VALUE is a number (a
-trailing % divides by 100) or, for `risk`, a grade, compared in the order
-low < moderate < high < critical.
+METRIC is one of `METRICS`; OP is one of >, >=, <, <=, ==, !=; VALUE is a number from 0
+to 1 (every metric but `risk` is a fraction; a trailing % divides by 100) or, for `risk`,
+a grade, compared in the order low < moderate < high < critical.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from corpus_audit.errors import AuditError
 GRADES = ("low", "moderate", "high", "critical")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt}
-_RULE = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|!=|>|<)\s*([A-Za-z]+|[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?%?)\s*$")
+MAX_RULE_CHARS = 200
+_METRIC = re.compile(r"[a-z_]+")
+_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?%?")  # one way to match: linear time
 
 
 def _path(*keys: str) -> Callable[[dict[str, Any]], Any]:
@@ -61,19 +63,31 @@ class Rule:
 
 
 def parse_rule(text: str) -> Rule:
-    match = _RULE.match(text)
-    if not match:
-        raise AuditError(f"--fail-on {text!r}: expected METRIC OP VALUE, e.g. 'synthetic_fraction>0.10' or 'risk>=high'")
-    metric, op, raw = match.groups()
+    """`METRIC OP VALUE`, read left to right in one pass (no backtracking), at most MAX_RULE_CHARS long."""
+    example = "expected METRIC OP VALUE, e.g. 'synthetic_fraction>0.10' or 'risk>=high'"
+    if len(text) > MAX_RULE_CHARS:
+        raise AuditError(f"--fail-on rule of {len(text):,} characters: at most {MAX_RULE_CHARS}; {example}")
+    rule = text.strip()
+    metric_match = _METRIC.match(rule)
+    metric = metric_match.group() if metric_match else ""
+    rest = rule[len(metric):].lstrip()
+    op = next((o for o in _OPS if rest.startswith(o)), None)  # two-character operators come first in _OPS
+    raw = rest[len(op):].strip() if op else ""
+    if not metric or op is None or not (raw.isalpha() or _NUMBER.fullmatch(raw)):
+        raise AuditError(f"--fail-on {text!r}: {example}")
     if metric not in METRICS:
         raise AuditError(f"--fail-on {text!r}: unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
     if metric == "risk":
         if raw not in GRADES:
             raise AuditError(f"--fail-on {text!r}: risk compares with a grade: {', '.join(GRADES)}")
         return Rule(text, metric, op, raw)
-    if raw[0].isalpha():
+    if raw.isalpha():
         raise AuditError(f"--fail-on {text!r}: {metric} compares with a number")
-    return Rule(text, metric, op, float(raw[:-1]) / 100 if raw.endswith("%") else float(raw))
+    value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    if not 0 <= value <= 1:
+        meant = "it is outside 0% to 100%" if raw.endswith("%") else f"write {raw}% or {value / 100:g} for a percentage"
+        raise AuditError(f"--fail-on {text!r}: {metric} is a fraction from 0 to 1; {meant}")
+    return Rule(text, metric, op, value)
 
 
 def evaluate(rules: list[Rule], audit: dict[str, Any]) -> list[dict[str, Any]]:

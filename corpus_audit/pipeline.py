@@ -25,13 +25,14 @@ from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.estimation import Calibration, estimate, occurrence_interval
 from corpus_audit.model_store import StoredModel
 from corpus_audit.near_duplicates import NearDuplicateJoin, part_labels, selected_rows, summarize_clusters
+from corpus_audit.out_dir import JOIN_WORK, check_location
 from corpus_audit.projection import Plan, Spectrum, project
 from corpus_audit.quantify import ScoreSet
 from corpus_audit.readers import ColumnSpec, Shard, ShardReader, group_shards, read_texts
 from corpus_audit.report import write_reports
 from corpus_audit.run_state import RunState, ShardResult
 from corpus_audit.sampling import Sampler, choose_exact
-from corpus_audit.shard_scan import ShardScanner, check_strata
+from corpus_audit.shard_scan import ShardScanner, check_strata, check_strata_early
 from corpus_audit.sources import resolve_sources
 from detectors import Bundle, Detector, Histogram, MinHashDetector, default_detectors
 from detectors.classifier import SCORE_BINS, ClassifierDetector
@@ -79,17 +80,24 @@ class Scan:
         self.results: dict[int, ShardResult] = {}
         self.reference: list[Shard] = []
         self.merged: dict[str, Bundle] = {}
+        self.strata_values: set[str] = set()
 
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
+        check_location(self.config.out, self.config.reads())
         shards = group_shards(resolve_sources(list(self.config.inputs), self.config.format))
         self.reference = group_shards(resolve_sources([self.config.against])) if self.config.against else []
-        self.state.lock()
+        check_strata_early((self._reader(shard) for shard in shards), self.config.by)
+        self.state.lock(self.config.resume, self.config.overwrite)
         try:
             sampler, population = self._sampler(shards)
             manifest = {"tool_version": __version__, "options": self._options(),
                         "shards": [s.fingerprint() for s in shards]}
             self.results = self.state.start(manifest, self.config.resume)
+            self.strata_values = {value for result in self.results.values() for value in result.strata}
+            for detector in self.detectors:
+                if detector.arrays:
+                    self.state.dir.subdir("join", detector.name)
             resumed = len(self.results)
             self.progress.start(len(shards))
             for _ in range(resumed):
@@ -167,6 +175,9 @@ class Scan:
     def shard_done(self, result: ShardResult) -> None:
         self.state.finish_shard(result)
         self.results[result.index] = result
+        if self.config.by is not None:  # refused as soon as the shards so far hold too many values
+            self.strata_values.update(result.strata)
+            check_strata(len(self.strata_values), self.config.by)
         self.progress.shard_done()
 
     def shard_failed(self, shard: Shard, err: SourceError) -> None:
@@ -292,9 +303,8 @@ class Scan:
 
     def _near_duplicates(self, detector: MinHashDetector, shards: list[Shard], engine: Engine) -> dict[str, Any]:
         parts = self._parts()
-        work = self.config.out / "join" / "tmp"
+        work = self.state.dir.subdir("join", JOIN_WORK)
         try:
-            work.mkdir(parents=True, exist_ok=True)
             reference_parts, reference_ids = self._score_reference(detector, work)
             clusters = engine.join(NearDuplicateJoin(detector.threshold),
                                    [self.state.join_file(detector.name, p) for p in parts], work, reference_parts)

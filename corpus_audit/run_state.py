@@ -3,19 +3,21 @@
 `manifest.json` records the fingerprint of the options that change results and of the
 input files. Each finished shard gets `state/shard-NNNNN.json` (its counts, part files and
 detector partials), written atomically after its part files, so a shard either has a
-complete state file or counts as not done. A lock file keeps two scans out of one `--out`.
+complete state file or counts as not done. A lock file keeps two scans out of one `--out`;
+what may be written and removed there is decided by `corpus_audit.out_dir`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
+import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from corpus_audit import atomic
-from corpus_audit.errors import AuditError
+from corpus_audit.out_dir import OutDir, is_part_name
 
 
 @dataclass
@@ -45,60 +47,61 @@ class RunState:
 
     def __init__(self, out: Path) -> None:
         self.out = out
+        self.dir = OutDir(out)
         self.documents = out / "documents"
         self.join_dir = out / "join"
         self.state_dir = out / "state"
-        self._lock_handle = None
 
-    def lock(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        handle = open(self.out / ".lock", "w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            raise AuditError(f"{self.out}: another corpus-audit run is writing here (remove nothing; wait for it or use another --out)") from None
-        self._lock_handle = handle
+    def lock(self, resume: bool = False, overwrite: bool = False) -> None:
+        """Claim and lock `--out` (see corpus_audit.out_dir)."""
+        self.dir.claim(resume, overwrite)
 
     def unlock(self) -> None:
-        if self._lock_handle is not None:
-            fcntl.flock(self._lock_handle, fcntl.LOCK_UN)
-            self._lock_handle.close()
-            self._lock_handle = None
+        self.dir.unlock()
 
     def start(self, manifest: dict[str, Any], resume: bool) -> dict[int, ShardResult]:
         """Prepare the directory; with resume, return the finished shards that still match."""
         finished: dict[int, ShardResult] = {}
-        old = self._read_manifest()
+        self.dir.subdir("documents")
+        self.dir.subdir("state")
+        old = self.dir.read_manifest()
         if resume and old is not None and old.get("options") == manifest["options"]:
             wanted = {i: fp for i, fp in enumerate(manifest["shards"])}
-            for path in sorted(self.state_dir.glob("shard-*.json")):
-                result = ShardResult(**json.loads(path.read_text()))
-                if wanted.get(result.index) == result.fingerprint and all((self.documents / p).exists() for p in result.parts):
+            for name in sorted(os.listdir(self.state_dir)):
+                result = self._finished_shard(self.state_dir / name)
+                if result is not None and wanted.get(result.index) == result.fingerprint:
                     finished[result.index] = result
-        keep = {Path(p).stem for r in finished.values() for p in r.parts}
-        for stale in [*self.documents.glob("*.parquet"), *self.join_dir.glob("*/*.npz")]:
-            if stale.stem not in keep:
-                stale.unlink()
-        if self.state_dir.exists():
-            for stale in self.state_dir.glob("shard-*.json"):
-                if int(stale.stem.split("-")[1]) not in finished:
-                    stale.unlink()
-        self.documents.mkdir(parents=True, exist_ok=True)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_json(self.out / "manifest.json", manifest)
+        keep = {Path(p).stem for r in finished.values() for p in r.parts} | {f"shard-{i:05d}" for i in finished}
+        self.dir.remove_stale(keep)
+        self.dir.write_manifest(manifest)
         return finished
 
-    def _read_manifest(self) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.out / "manifest.json").read_text())
-        except (OSError, ValueError):
+    def _finished_shard(self, path: Path) -> ShardResult | None:
+        """A state file's shard, if the file is the tool's own and every part it names is there.
+
+        State files may have been edited by someone else: only part names the tool writes for
+        that shard are accepted, so a state file cannot point the scan outside `--out`."""
+        if path.is_symlink() or not re.fullmatch(r"shard-\d{5}\.json", path.name):
             return None
+        try:
+            result = ShardResult(**json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+        if not (isinstance(result.index, int) and isinstance(result.parts, list)
+                and all(is_part_name(p, result.index) for p in result.parts)):
+            return None
+        if not all((self.documents / p).is_file() and not (self.documents / p).is_symlink() for p in result.parts):
+            return None
+        return result
 
     def finish_shard(self, result: ShardResult) -> None:
         atomic.write_json(self.state_dir / f"shard-{result.index:05d}.json", asdict(result))
 
     def join_file(self, detector: str, part: str) -> Path:
+        return join_file(self.out, detector, part)
+
+
+def join_file(self, detector: str, part: str) -> Path:
         return join_file(self.out, detector, part)
 
 

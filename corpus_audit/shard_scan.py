@@ -9,7 +9,7 @@ scanned twice (a retried task) writes the same files again and nothing twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from detectors import Bundle, Detector, Histogram
 from detectors.classifier import SCORE_BINS
 
 MAX_STRATA = 1000
+STRATA_CHECK_ROWS = 20_000  # rows read before the scan to refuse a --by column with too many values
 
 
 @dataclass
@@ -69,6 +70,24 @@ def check_strata(count: int, by: str | None) -> None:
     if count > MAX_STRATA:
         raise AuditError(f"--by {by}: more than {MAX_STRATA:,} distinct values; "
                          "choose a column with fewer (a source, a domain, a year)")
+
+
+def check_strata_early(readers: Iterable[ShardReader], by: str | None) -> None:
+    """Refuse a --by column with too many values from the corpus's first rows, before the scan."""
+    if by is None:
+        return
+    values: set[str | None] = set()
+    seen = 0
+    try:
+        for reader in readers:
+            for batch in reader.batches():
+                values.update(batch.strata or ())
+                check_strata(len(values), by)
+                seen += len(batch)
+                if seen >= STRATA_CHECK_ROWS:
+                    return
+    except SourceError:
+        return  # an unreadable shard is the scan's to report (or skip), in its place
 
 
 @dataclass

@@ -104,8 +104,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("engine", ["local", "dask"])
-def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tmp_path, engine):
+def running_scan(tmp_path: Path, engine: str) -> tuple[Path, Path, subprocess.Popen]:
+    """(corpus, out, the process) of a 2-worker scan of 24 shards in its own session, once its first shard is done."""
     if engine == "dask":
         pytest.importorskip("distributed")
     corpus = tmp_path / "corpus"
@@ -118,6 +118,12 @@ def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tm
                             env={"PATH": "/usr/bin:/bin", "CI": "true"})
     while not list((out / "state").glob("shard-*.json")) and scan.poll() is None:
         time.sleep(0.05)
+    return corpus, out, scan
+
+
+@pytest.mark.parametrize("engine", ["local", "dask"])
+def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tmp_path, engine):
+    corpus, out, scan = running_scan(tmp_path, engine)
     workers = _descendants(scan.pid)
     os.killpg(scan.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
     _, stderr = scan.communicate(timeout=120)
