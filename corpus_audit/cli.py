@@ -18,10 +18,8 @@ import typer
 from rich.console import Console
 
 from corpus_audit import __version__
-from corpus_audit.config import ScanConfig
 from corpus_audit.errors import AuditError, os_error_message
-from corpus_audit.pipeline import scan as run_scan
-from corpus_audit.progress import TerminalProgress, progress_enabled
+from corpus_audit.progress import progress_enabled
 from corpus_audit.summary import print_summary
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -136,29 +134,22 @@ def scan(
 ) -> None:
     """Scan a corpus and write the audit to --out."""
     def body() -> None:
-        options: dict[str, Any] = {}
-        if workers is not None:
-            options["workers"] = workers
-        if generations is not None:
-            options["generations"] = generations
-        if regime is not None:
-            options["regime"] = regime.value
-        config = ScanConfig(
-            inputs=tuple(inputs), out=out, format=None if format is None else format.value, text_column=text_column,
+        from corpus_audit.api import audit
+        from corpus_audit.spool import Inputs
+
+        result = audit(
+            Inputs(inputs), out=out, format=None if format is None else format.value, text_column=text_column,
             id_column=id_column, by=by, sample=sample, sample_fraction=sample_fraction, seed=seed,
-            max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold, against=against,
-            model=None if model is None else str(model), reference_human=reference_human,
-            reference_synthetic=reference_synthetic, on_error=on_error.value, resume=resume, overwrite=overwrite,
-            fail_on=tuple(fail_on or ()), engine=engine.value, scheduler=scheduler, **options)
-        if progress_enabled():
-            with TerminalProgress() as progress:
-                audit = run_scan(config, progress=progress)
-        else:
-            audit = run_scan(config)
-        print_summary(audit, Console(stderr=json_output, highlight=False), str(out))
+            max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold, against=against, model=model,
+            reference_human=reference_human, reference_synthetic=reference_synthetic, on_error=on_error.value,
+            resume=resume, overwrite=overwrite, fail_on=tuple(fail_on or ()), engine=engine.value, scheduler=scheduler,
+            workers=workers, generations=5 if generations is None else generations,
+            regime="mix" if regime is None else regime.value, progress=progress_enabled())
+        data = result.to_dict()
+        print_summary(data, Console(stderr=json_output, highlight=False), str(out))
         if json_output:
-            sys.stdout.write(json.dumps(audit, indent=2) + "\n")
-        _gate_exit(audit)
+            sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        _gate_exit(data)
 
     _guarded(body, debug)
 
@@ -288,50 +279,18 @@ def project(
 ) -> None:
     """Project model collapse for a synthetic fraction, without a scan."""
     def body() -> None:
-        from corpus_audit.projection import Plan, Spectrum, project as run_projection
+        from corpus_audit.api import project as run_projection
         from corpus_audit.summary import print_projection
 
-        if (spectrum is None) == (zipf_types is None):
-            raise AuditError("give either --spectrum AUDIT_DIR or --zipf-types K (not both)")
-        tokens = tokens_per_generation
-        if spectrum is not None:
-            source = _read_spectrum(spectrum)
-        else:
-            tokens = tokens or 100.0 * zipf_types
-            source = Spectrum.zipf(zipf_types, zipf_exponent, tokens)
-        low, high = ci if ci is not None else (synthetic_fraction, synthetic_fraction)
-        plan = Plan(alpha=synthetic_fraction, alpha_low=low, alpha_high=high, regime=regime.value, generations=generations,
-                    tokens_per_generation=tokens, temperature=temperature, top_p=top_p, top_k=top_k, runs=runs, seed=seed)
-        result = run_projection(source, plan)
+        result = run_projection(synthetic_fraction, ci=ci, spectrum=spectrum, zipf_types=zipf_types,
+                                zipf_exponent=zipf_exponent, tokens_per_generation=tokens_per_generation,
+                                generations=generations, regime=regime.value, temperature=temperature, top_p=top_p,
+                                top_k=top_k, runs=runs, seed=seed)
         print_projection(result, Console(stderr=json_output, highlight=False))
         if json_output:
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
     _guarded(body, debug)
-
-
-def _load_audit(audit_dir: Path, label: str) -> tuple[Path, Any]:
-    """The path of AUDIT_DIR/audit.json and its parsed content; `label` starts each error."""
-    path = audit_dir / "audit.json"
-    try:
-        return path, json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AuditError(f"{label}{audit_dir}: no audit.json there") from None
-    except (OSError, ValueError) as err:
-        raise AuditError(f"{label}{path}: cannot read it ({err})") from None
-
-
-def _read_spectrum(audit_dir: Path) -> Any:
-    from corpus_audit.projection import Spectrum
-
-    path, audit = _load_audit(audit_dir, "--spectrum ")
-    section = audit.get("spectrum") if isinstance(audit, dict) else None
-    if not isinstance(section, dict) or not isinstance(section.get("counts_of_counts"), list):
-        raise AuditError(f"--spectrum {path}: no word spectrum in it (made by an older corpus-audit?)")
-    try:
-        return Spectrum.from_counts_of_counts(section["counts_of_counts"], f"spectrum of {audit_dir}")
-    except (TypeError, ValueError) as err:
-        raise AuditError(f"--spectrum {path}: malformed counts_of_counts ({err})") from None
 
 
 @app.command()
@@ -344,10 +303,9 @@ def report(
     """Re-render the reports from AUDIT_DIR/audit.json, and print the summary."""
     def body() -> None:
         from corpus_audit.report import write_reports
+        from corpus_audit.result import read_audit
 
-        path, audit = _load_audit(audit_dir, "")
-        if not isinstance(audit, dict) or audit.get("schema_version") != 1:
-            raise AuditError(f"{path}: not a corpus-audit audit (schema_version 1)")
+        audit, path = read_audit(audit_dir), audit_dir / "audit.json"
         try:
             write_reports(audit, html or audit_dir / "report.html", markdown or audit_dir / "report.md")
         except (KeyError, TypeError) as err:

@@ -92,10 +92,9 @@ class ScanConfig:
         out["out"] = str(self.out)
         return out
 
-    def reads(self) -> list[str]:
-        """Every path or URL the scan reads (which `--out` must not overlap)."""
-        return [p for p in (*self.inputs, self.against, self.model, self.reference_human, self.reference_synthetic)
-                if p is not None]
+    def other_reads(self) -> list[str]:
+        """The paths or URLs the scan reads besides its INPUTs (which `--out` must not overlap either)."""
+        return [p for p in (self.against, self.model, self.reference_human, self.reference_synthetic) if p is not None]
 
     def result_options(self) -> dict[str, Any]:
         """The options that change `documents/` or `audit.json` (not where or how fast)."""

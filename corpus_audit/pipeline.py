@@ -33,7 +33,7 @@ from corpus_audit.report import write_reports
 from corpus_audit.run_state import RunState, ShardResult
 from corpus_audit.sampling import Sampler, choose_exact
 from corpus_audit.shard_scan import ShardScanner, check_strata, check_strata_early
-from corpus_audit.sources import resolve_sources
+from corpus_audit.sources import Source, resolve_sources
 from detectors import Bundle, Detector, Histogram, MinHashDetector, default_detectors
 from detectors.classifier import SCORE_BINS, ClassifierDetector
 from detectors.occurrence import WordOccurrenceDetector
@@ -63,8 +63,9 @@ class Scan:
     """One run of `corpus-audit scan` over its inputs, with its detectors."""
 
     def __init__(self, config: ScanConfig, detectors: Sequence[Detector] | None = None,
-                 progress: ProgressSink | None = None) -> None:
+                 progress: ProgressSink | None = None, sources: list[Source] | None = None) -> None:
         self.config = config
+        self.sources = sources  # already resolved (an in-memory corpus); else from config.inputs
         self.model: StoredModel | None = None
         self.references = self._read_references()
         if detectors is None:
@@ -84,8 +85,9 @@ class Scan:
 
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
-        check_location(self.config.out, self.config.reads())
-        shards = group_shards(resolve_sources(list(self.config.inputs), self.config.format))
+        paths = self.config.inputs if self.sources is None else ()
+        check_location(self.config.out, [*paths, *self.config.other_reads()])
+        shards = group_shards(self.sources or resolve_sources(list(self.config.inputs), self.config.format))
         self.reference = group_shards(resolve_sources([self.config.against])) if self.config.against else []
         check_strata_early((self._reader(shard) for shard in shards), self.config.by)
         self.state.lock(self.config.resume, self.config.overwrite)
@@ -345,9 +347,9 @@ class Scan:
         """The opening characters of the documents at these (source, row) places."""
         wanted = set(places)
         found: dict[tuple[str, int], str] = {}
-        urls = {source for source, _ in wanted}
+        names = {source for source, _ in wanted}
         for shard in shards:
-            if not urls & {s.url for s in shard.sources}:
+            if not names & {s.name for s in shard.sources}:
                 continue
             for batch in self._reader(shard).batches():
                 for source, row, text in zip(batch.sources, batch.rows.tolist(), batch.texts):

@@ -60,7 +60,7 @@ class Shard:
 
     @property
     def name(self) -> str:
-        first = self.sources[0].url
+        first = self.sources[0].name
         return first if len(self.sources) == 1 else f"{first} (+{len(self.sources) - 1} more .txt files)"
 
     def fingerprint(self) -> str:
@@ -222,7 +222,7 @@ class ShardReader:
         except AuditError:
             raise
         except Exception as err:  # any failure to read is this source's, reported with its reason
-            raise SourceError(source.url, _reason(err)) from err
+            raise SourceError(source.name, _reason(err)) from err
 
     def count(self) -> int:
         """Number of documents in the shard (Parquet from metadata; others by a read pass)."""
@@ -253,9 +253,9 @@ class ShardReader:
             schema = parquet.schema_arrow
             names = schema.names
             strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-            text = choose_text_column(source.url, names, strings, self.columns.text)
-            _check_column(source.url, names, self.columns.id, "--id-column")
-            _check_column(source.url, names, self.columns.by, "--by")
+            text = choose_text_column(source.name, names, strings, self.columns.text)
+            _check_column(source.name, names, self.columns.id, "--id-column")
+            _check_column(source.name, names, self.columns.by, "--by")
             wanted = list(dict.fromkeys(c for c in (text, self.columns.id, self.columns.by) if c))
             acc = self._accumulator()
             row = 0
@@ -264,7 +264,7 @@ class ShardReader:
                 for i, doc_text in enumerate(values[text]):
                     doc_id = values[self.columns.id][i] if self.columns.id else None
                     stratum = values[self.columns.by][i] if self.columns.by else None
-                    if (batch := acc.add(source.url, row, doc_text, doc_id, stratum)) is not None:
+                    if (batch := acc.add(source.name, row, doc_text, doc_id, stratum)) is not None:
                         yield batch
                     row += 1
         if (batch := acc.flush()) is not None:
@@ -289,7 +289,7 @@ class ShardReader:
         with self._open(source, "rb") as stream:
             for line_number, line in enumerate(_lines(stream, self.record_bytes), 1):
                 if line is None:
-                    if (batch := acc.add(source.url, row, None, oversized=True)) is not None:
+                    if (batch := acc.add(source.name, row, None, oversized=True)) is not None:
                         yield batch
                     row += 1
                     continue
@@ -302,16 +302,16 @@ class ShardReader:
                     except UnicodeDecodeError:
                         record, repaired = json.loads(line.decode("utf-8", "replace")), True
                 except json.JSONDecodeError as err:
-                    raise SourceError(source.url, f"line {line_number}: invalid JSON ({err.msg})") from None
+                    raise SourceError(source.name, f"line {line_number}: invalid JSON ({err.msg})") from None
                 if not isinstance(record, dict):
-                    raise SourceError(source.url, f"line {line_number}: a JSON object was expected, got {type(record).__name__}")
+                    raise SourceError(source.name, f"line {line_number}: a JSON object was expected, got {type(record).__name__}")
                 if text_column is None:
                     names = list(record)
-                    text_column = choose_text_column(source.url, names, [k for k, v in record.items() if isinstance(v, str)],
+                    text_column = choose_text_column(source.name, names, [k for k, v in record.items() if isinstance(v, str)],
                                                      self.columns.text)
-                    _check_column(source.url, names, self.columns.id, "--id-column")
-                    _check_column(source.url, names, self.columns.by, "--by")
-                batch = acc.add(source.url, row, record.get(text_column),
+                    _check_column(source.name, names, self.columns.id, "--id-column")
+                    _check_column(source.name, names, self.columns.by, "--by")
+                batch = acc.add(source.name, row, record.get(text_column),
                                 record.get(self.columns.id) if self.columns.id else None,
                                 record.get(self.columns.by) if self.columns.by else None, repaired)
                 if batch is not None:
@@ -329,15 +329,15 @@ class ShardReader:
             if header is None:
                 return
             header = [repair_text(h)[0] for h in header]
-            text = choose_text_column(source.url, header, header if len(header) == 1 else [], self.columns.text)
-            _check_column(source.url, header, self.columns.id, "--id-column")
-            _check_column(source.url, header, self.columns.by, "--by")
+            text = choose_text_column(source.name, header, header if len(header) == 1 else [], self.columns.text)
+            _check_column(source.name, header, self.columns.id, "--id-column")
+            _check_column(source.name, header, self.columns.by, "--by")
             where = {name: i for i, name in enumerate(header)}
             t, d, b = where[text], where.get(self.columns.id or ""), where.get(self.columns.by or "")
             for row, record in enumerate(reader):
                 if len(record) != len(header):
-                    raise SourceError(source.url, f"record {row + 1}: {len(record)} fields, the header has {len(header)}")
-                batch = acc.add(source.url, row, record[t], None if d is None else record[d], None if b is None else record[b])
+                    raise SourceError(source.name, f"record {row + 1}: {len(record)} fields, the header has {len(header)}")
+                batch = acc.add(source.name, row, record[t], None if d is None else record[d], None if b is None else record[b])
                 if batch is not None:
                     yield batch
         if (batch := acc.flush()) is not None:
@@ -352,9 +352,9 @@ class ShardReader:
                 with self._open(source, "rb") as stream:
                     data = stream.read(self.record_bytes)
             except Exception as err:
-                raise SourceError(source.url, _reason(err)) from err
+                raise SourceError(source.name, _reason(err)) from err
             text = data.decode("utf-8", "surrogateescape")
-            if (batch := acc.add(source.url, 0, text, None, None)) is not None:
+            if (batch := acc.add(source.name, 0, text, None, None)) is not None:
                 yield batch
         if (batch := acc.flush()) is not None:
             yield batch

@@ -63,7 +63,7 @@ class PreparedBatch:
 
 def shard_key(shard: Shard) -> int:
     """A number that names the shard by its first source, for seeded per-shard choices."""
-    return int(hashlib.sha256(shard.sources[0].url.encode()).hexdigest()[:15], 16)
+    return int(hashlib.sha256(shard.sources[0].name.encode()).hexdigest()[:15], 16)
 
 
 def check_strata(count: int, by: str | None) -> None:

@@ -34,6 +34,11 @@ class Source:
     format: str
     size: int | None
     modified: str | None
+    label: str | None = None  # what documents name as their source, when not the url (an in-memory corpus)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.url
 
     @property
     def compression(self) -> str | None:
