@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_corpus import write_shards  # noqa: E402
 
 import corpus_audit as ca  # noqa: E402
-from corpus_audit.spool import spool  # noqa: E402
+from corpus_audit.io.spool import spool  # noqa: E402
 
 
 def main() -> None:

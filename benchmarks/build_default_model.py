@@ -1,6 +1,6 @@
 """Build the shipped default model from the reference corpus, with its provenance.
 
-    python benchmarks/build_default_model.py                  # writes corpus_audit/models/default/
+    python benchmarks/build_default_model.py                  # writes corpus_audit/model/default/
 
 Anyone with `../shared/data/reference/reference.parquet` gets the same model bytes
 (fixed seed, deterministic solver). The metadata records the data (fingerprint, counts by
@@ -21,8 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classifier_accuracy import REFERENCE, evaluate, load_reference  # noqa: E402
 
-from corpus_audit import model_store  # noqa: E402
-from corpus_audit.training import TrainingOptions, _Features, train  # noqa: E402
+from corpus_audit.model import store as model_store  # noqa: E402
+from corpus_audit.model.training import TrainingOptions, _Features, train  # noqa: E402
 from detectors.classifier import TextFeaturizer  # noqa: E402
 
 NAME = "default-reference-v1"

@@ -25,8 +25,8 @@ import numpy as np
 import pyarrow.parquet as pq
 from sklearn.model_selection import StratifiedGroupKFold
 
-from corpus_audit.metrics import auroc, detector_metrics
-from corpus_audit.training import TrainingOptions, _Features, _fit_linear
+from corpus_audit.estimate.metrics import auroc, detector_metrics
+from corpus_audit.model.training import TrainingOptions, _Features, _fit_linear
 from detectors.classifier import TextFeaturizer
 
 REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "reference" / "reference.parquet"

@@ -23,7 +23,7 @@ from datasketch import MinHash
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_corpus import documents  # noqa: E402
 
-from corpus_audit import model_store  # noqa: E402
+from corpus_audit.model import store as model_store  # noqa: E402
 from detectors import LengthDetector, MinHashDetector, RepetitionDetector  # noqa: E402
 from detectors.classifier import ClassifierDetector  # noqa: E402
 from detectors.tokens import normalize  # noqa: E402

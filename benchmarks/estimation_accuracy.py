@@ -30,9 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from classifier_accuracy import REFERENCE, load_reference  # noqa: E402
 
-from corpus_audit.estimation import Calibration, estimate, occurrence_interval  # noqa: E402
-from corpus_audit.quantify import QUANTIFIERS, ScoreSet  # noqa: E402
-from corpus_audit.training import TrainingOptions, train  # noqa: E402
+from corpus_audit.estimate.estimation import Calibration, estimate, occurrence_interval  # noqa: E402
+from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet  # noqa: E402
+from corpus_audit.model.training import TrainingOptions, train  # noqa: E402
 from detectors import Bundle, Histogram  # noqa: E402
 from detectors.occurrence import LLR_BINS, LLR_LIMIT, WordOccurrenceDetector  # noqa: E402
 

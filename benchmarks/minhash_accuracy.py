@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_corpus import documents  # noqa: E402
 
-from corpus_audit.near_duplicates import NearDuplicateJoin  # noqa: E402
+from corpus_audit.dedup.near_duplicates import NearDuplicateJoin  # noqa: E402
 from detectors.minhash import MinHashDetector  # noqa: E402
 from detectors.tokens import normalize  # noqa: E402
 

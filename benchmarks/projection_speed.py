@@ -10,7 +10,7 @@ import json
 import resource
 import time
 
-from corpus_audit.projection import Plan, Spectrum, project
+from corpus_audit.collapse.projection import Plan, Spectrum, project
 
 
 def main() -> None:

@@ -16,15 +16,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 __all__ = ["Audit", "AuditError", "Inputs", "Record", "audit", "load", "project", "__version__"]
 
-_HOMES = {"audit": "corpus_audit.api", "project": "corpus_audit.api", "load": "corpus_audit.result",
-          "Audit": "corpus_audit.result", "Record": "corpus_audit.result", "AuditError": "corpus_audit.errors",
-          "Inputs": "corpus_audit.spool"}
+_HOMES = {"audit": "corpus_audit.api", "project": "corpus_audit.api", "load": "corpus_audit.api",
+          "Audit": "corpus_audit.api", "Record": "corpus_audit.api", "AuditError": "corpus_audit.errors",
+          "Inputs": "corpus_audit.io.spool"}
 
 if TYPE_CHECKING:
-    from corpus_audit.api import audit, project
+    from corpus_audit.api import Audit, Record, audit, load, project
     from corpus_audit.errors import AuditError
-    from corpus_audit.result import Audit, Record, load
-    from corpus_audit.spool import Inputs
+    from corpus_audit.io.spool import Inputs
 
 
 def __getattr__(name: str) -> Any:

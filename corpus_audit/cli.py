@@ -19,8 +19,8 @@ from rich.console import Console
 
 from corpus_audit import __version__
 from corpus_audit.errors import AuditError, os_error_message
-from corpus_audit.progress import progress_enabled
-from corpus_audit.summary import print_summary
+from corpus_audit.report.summary import print_summary
+from corpus_audit.scan.progress import progress_enabled
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   rich_markup_mode=None,  # plain help: "[default: ...]" and "[dask]" are text, not markup
@@ -135,7 +135,7 @@ def scan(
     """Scan a corpus and write the audit to --out."""
     def body() -> None:
         from corpus_audit.api import audit
-        from corpus_audit.spool import Inputs
+        from corpus_audit.io.spool import Inputs
 
         result = audit(
             Inputs(inputs), out=out, format=None if format is None else format.value, text_column=text_column,
@@ -183,9 +183,10 @@ def train(
 ) -> None:
     """Fit a detector model with grouped cross-validation and write it to --out."""
     def body() -> None:
-        from corpus_audit import model_store
-        from corpus_audit.labelled import read_labelled
-        from corpus_audit.training import TrainingOptions, train as fit
+        from corpus_audit.io.labelled import read_labelled
+        from corpus_audit.model import store as model_store
+        from corpus_audit.model.training import TrainingOptions
+        from corpus_audit.model.training import train as fit
 
         if folds < 2:
             raise AuditError(f"--folds {folds}: must be at least 2")
@@ -219,10 +220,10 @@ def evaluate(
     """Measure a detector model on labelled texts: AUROC, TPR at 1% and 5% FPR, and the
     synthetic-fraction estimate's error on mixtures made from the two sets."""
     def body() -> None:
-        from corpus_audit import model_store
-        from corpus_audit.labelled import read_labelled
-        from corpus_audit.metrics import detector_metrics
-        from corpus_audit.mixtures import mixture_errors
+        from corpus_audit.estimate.metrics import detector_metrics
+        from corpus_audit.estimate.mixtures import mixture_errors
+        from corpus_audit.io.labelled import read_labelled
+        from corpus_audit.model import store as model_store
         from detectors.classifier import ClassifierDetector
 
         console = Console(stderr=json_output, highlight=False)
@@ -280,7 +281,7 @@ def project(
     """Project model collapse for a synthetic fraction, without a scan."""
     def body() -> None:
         from corpus_audit.api import project as run_projection
-        from corpus_audit.summary import print_projection
+        from corpus_audit.report.summary import print_projection
 
         result = run_projection(synthetic_fraction, ci=ci, spectrum=spectrum, zipf_types=zipf_types,
                                 zipf_exponent=zipf_exponent, tokens_per_generation=tokens_per_generation,
@@ -302,8 +303,8 @@ def report(
 ) -> None:
     """Re-render the reports from AUDIT_DIR/audit.json, and print the summary."""
     def body() -> None:
-        from corpus_audit.report import write_reports
-        from corpus_audit.result import read_audit
+        from corpus_audit.api import read_audit
+        from corpus_audit.report.render import write_reports
 
         audit, path = read_audit(audit_dir), audit_dir / "audit.json"
         try:

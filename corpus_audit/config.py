@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from corpus_audit.errors import AuditError
-from corpus_audit.gating import parse_rule
-from corpus_audit.sources import FORMATS
+from corpus_audit.io.sources import FORMATS
+from corpus_audit.report.gating import parse_rule
 
 ON_ERROR = ("fail", "skip")
 ENGINES = ("local", "dask")

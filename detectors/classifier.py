@@ -17,7 +17,7 @@ priors: it does not assume the training set's share of machine text. Turning sco
 into a corpus-level share is the estimator's job, not this detector's.
 
 The detector holds only numpy arrays and numbers (`ClassifierModel`); reading and
-writing model directories is `corpus_audit.model_store`'s job.
+writing model directories is `corpus_audit.model.store`'s job.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ hashes (a test checks this), and is the same in every worker.
 
 LSH banding is chosen for the threshold so that a pair *at* the threshold becomes a
 candidate with probability >= 0.999 (`choose_bands`); the join in
-`corpus_audit.near_duplicates` then verifies candidates. Besides one column, the detector
+`corpus_audit.dedup.near_duplicates` then verifies candidates. Besides one column, the detector
 emits per-batch arrays for that join: signatures, band keys, and the sorted shingle sets
 (for exact Jaccard near the threshold).
 """

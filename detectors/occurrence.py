@@ -9,7 +9,7 @@ occurrences as independent, a document's log-likelihood ratio (machine over huma
         = base + sum over the vocabulary words present of weight_w.
 
 The corpus's mixing weight then maximises `sum_i log(1 - a + a exp(llr_i))`
-(`corpus_audit.quantify.occurrence_mle`); it uses no classifier. The profile is also fitted
+(`corpus_audit.estimate.quantify.occurrence_mle`); it uses no classifier. The profile is also fitted
 on `replicates` bootstrap resamples of the reference sets and every document gets one
 ratio per replicate, so the interval can carry the reference sets' own sampling error.
 

@@ -15,7 +15,7 @@ import pytest
 import zstandard
 
 from corpus_audit.config import ScanConfig
-from corpus_audit.pipeline import scan
+from corpus_audit.pipeline.run import scan
 from detectors import LengthDetector
 
 

@@ -15,8 +15,8 @@ import pytest
 
 import corpus_audit as ca
 from corpus_audit.config import ScanConfig
-from corpus_audit.pipeline import scan
-from corpus_audit.spool import as_inputs
+from corpus_audit.io.spool import as_inputs
+from corpus_audit.pipeline.run import scan
 from tests.conftest import documents, write_parquet
 
 WORDS = ["river", "stone", "moreover", "delve", "garden", "crucial", "letter", "tapestry", "market", "pivotal", "road"]
@@ -165,7 +165,7 @@ def test_a_corpus_object_larger_than_memory_allows_is_streamed(tmp_path):
         import resource, sys
         from pathlib import Path
         import datasets
-        from corpus_audit.spool import spool
+        from corpus_audit.io.spool import spool
 
         def rows():
             for i in range(int(sys.argv[2])):

@@ -12,10 +12,10 @@ import sys
 import numpy as np
 import pytest
 
-from corpus_audit import model_store
 from corpus_audit.errors import AuditError
-from corpus_audit.metrics import auroc, tpr_at_fpr
-from corpus_audit.training import TrainingOptions, train
+from corpus_audit.estimate.metrics import auroc, tpr_at_fpr
+from corpus_audit.model import store as model_store
+from corpus_audit.model.training import TrainingOptions, train
 from detectors.classifier import ClassifierDetector, style_feature_names, style_features
 from detectors.tokens import hash_words
 from tests.conftest import write_parquet

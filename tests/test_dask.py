@@ -17,9 +17,17 @@ from typer.testing import CliRunner
 from corpus_audit.cli import app
 from corpus_audit.config import ScanConfig
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.pipeline import Scan
+from corpus_audit.pipeline.run import Scan
 from detectors import MinHashDetector, RepetitionDetector
-from tests.conftest import KILL_SWITCH, KillingLength, documents, run, without_timing, write_jsonl, write_parquet
+from tests.conftest import (
+    KILL_SWITCH,
+    KillingLength,
+    documents,
+    run,
+    without_timing,
+    write_jsonl,
+    write_parquet,
+)
 from tests.test_cli import cli
 from tests.test_minhash import jaccard, unique_words
 
@@ -128,7 +136,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(tmp_path, cluster):
 
 
 def test_workers_with_another_version_are_refused(tmp_path, corpus, cluster, monkeypatch):
-    import corpus_audit.dask_engine as dask_engine
+    import corpus_audit.scan.dask_engine as dask_engine
 
     monkeypatch.setattr(dask_engine, "__version__", "0.0.0-other")
     with pytest.raises(AuditError, match=r"has corpus-audit .*, this is 0\.0\.0-other"):
@@ -136,7 +144,7 @@ def test_workers_with_another_version_are_refused(tmp_path, corpus, cluster, mon
 
 
 def test_unreachable_scheduler_is_one_clear_error(tmp_path, corpus, monkeypatch):
-    import corpus_audit.dask_engine as dask_engine
+    import corpus_audit.scan.dask_engine as dask_engine
 
     monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", "1s")
     result = CliRunner().invoke(app, ["scan", str(corpus[0]), "--out", str(tmp_path / "out"), "--engine", "dask",
@@ -146,7 +154,7 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path, corpus, monkeypatch)
 
 
 def test_missing_dask_is_one_clear_error(tmp_path, corpus, monkeypatch):
-    monkeypatch.delitem(sys.modules, "corpus_audit.dask_engine", raising=False)
+    monkeypatch.delitem(sys.modules, "corpus_audit.scan.dask_engine", raising=False)
     monkeypatch.setitem(sys.modules, "dask", None)
     result = CliRunner().invoke(app, ["scan", str(corpus[0]), "--out", str(tmp_path / "out"), "--engine", "dask"])
     assert result.exit_code == 2

@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from corpus_audit.estimation import Calibration, estimate
-from corpus_audit.quantify import QUANTIFIERS, ScoreSet, acc, cc, pacc, platt_fit, sld
-from corpus_audit import model_store
-from corpus_audit.training import TrainingOptions, train
+from corpus_audit.estimate.estimation import Calibration, estimate
+from corpus_audit.estimate.quantify import (
+    QUANTIFIERS,
+    ScoreSet,
+    acc,
+    cc,
+    pacc,
+    platt_fit,
+    sld,
+)
+from corpus_audit.model import store as model_store
+from corpus_audit.model.training import TrainingOptions, train
 from tests.conftest import run, write_parquet
 from tests.test_classifier import labelled
 
@@ -159,7 +167,7 @@ def test_by_estimates_each_stratum(tmp_path):
 
 
 def test_mixture_errors_are_zero_for_acc_when_scores_separate_perfectly():
-    from corpus_audit.mixtures import FRACTIONS, mixture_errors
+    from corpus_audit.estimate.mixtures import FRACTIONS, mixture_errors
 
     rng = np.random.default_rng(12)
     scores = np.r_[rng.uniform(0, 0.4, 400), rng.uniform(0.6, 1, 300)]

@@ -20,10 +20,12 @@ import pytest
 import typer
 
 from corpus_audit import cli as cli_module
-from corpus_audit import gating, model_store, near_duplicates
 from corpus_audit.config import ScanConfig
+from corpus_audit.dedup import near_duplicates
 from corpus_audit.errors import AuditError
-from corpus_audit.pipeline import Scan
+from corpus_audit.model import store as model_store
+from corpus_audit.pipeline.run import Scan
+from corpus_audit.report import gating
 from detectors import LengthDetector, MinHashDetector
 from tests.conftest import documents, make_texts, run, without_timing, write_parquet
 from tests.test_cli import cli
@@ -386,7 +388,7 @@ def test_by_with_too_many_values_is_refused_before_the_scan(tmp_path):
 
 
 def test_by_values_spread_over_shards_are_refused_when_the_shards_so_far_exceed(tmp_path, monkeypatch):
-    monkeypatch.setattr("corpus_audit.shard_scan.STRATA_CHECK_ROWS", 100)  # the early look sees too few rows to tell
+    monkeypatch.setattr("corpus_audit.scan.shard_scan.STRATA_CHECK_ROWS", 100)  # the early look sees too few rows to tell
     corpus = tmp_path / "corpus"
     for k in range(5):
         write_parquet(corpus / f"s{k}.parquet", make_texts(400, start=400 * k), doc=[f"d{k}-{i}" for i in range(400)])

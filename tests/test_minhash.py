@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash
 
-from corpus_audit.near_duplicates import NearDuplicateJoin
+from corpus_audit.dedup.near_duplicates import NearDuplicateJoin
 from detectors.minhash import MinHashDetector, choose_bands
 from detectors.tokens import normalize
 from tests.conftest import run, write_parquet

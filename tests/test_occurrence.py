@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corpus_audit.estimation import occurrence_interval
-from corpus_audit.quantify import occurrence_mle
+from corpus_audit.estimate.estimation import occurrence_interval
+from corpus_audit.estimate.quantify import occurrence_mle
 from detectors import Bundle, Histogram
 from detectors.occurrence import LLR_BINS, LLR_LIMIT, WordOccurrenceDetector
 

@@ -8,9 +8,16 @@ import pytest
 
 from corpus_audit.config import ScanConfig
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.pipeline import Scan
+from corpus_audit.pipeline.run import Scan
 from detectors import LengthDetector
-from tests.conftest import documents, make_texts, run, without_timing, write_jsonl, write_parquet
+from tests.conftest import (
+    documents,
+    make_texts,
+    run,
+    without_timing,
+    write_jsonl,
+    write_parquet,
+)
 
 
 def test_scan_writes_one_row_per_document_with_lengths(tmp_path, shard_dir):
@@ -165,7 +172,7 @@ def test_bad_options_are_refused():
 
 
 def test_second_run_into_the_same_out_is_refused_while_the_first_holds_the_lock(tmp_path, shard_dir):
-    from corpus_audit.run_state import RunState
+    from corpus_audit.io.run_state import RunState
 
     holder = RunState(tmp_path / "out")
     holder.lock()

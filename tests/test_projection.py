@@ -9,8 +9,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from corpus_audit import collapse_theory as theory
-from corpus_audit.projection import Plan, Spectrum, project, simulate
+from corpus_audit.collapse import closed_forms as theory
+from corpus_audit.collapse.projection import Plan, Spectrum, project, simulate
 from detectors.partials import Bundle, TypeCounts
 from detectors.spectrum import WordSpectrumDetector
 from detectors.tokens import normalize, word_hash

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corpus_audit import model_store
-from corpus_audit.readers import ColumnSpec, ShardReader, group_shards, repair_text
-from corpus_audit.sources import resolve_sources
+from corpus_audit.io.readers import ColumnSpec, ShardReader, group_shards, repair_text
+from corpus_audit.io.sources import resolve_sources
+from corpus_audit.model import store as model_store
 from detectors import (
     Bundle,
     LengthDetector,

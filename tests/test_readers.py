@@ -9,8 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.readers import ColumnSpec, ShardReader, choose_text_column, group_shards
-from corpus_audit.sources import resolve_sources
+from corpus_audit.io.readers import (
+    ColumnSpec,
+    ShardReader,
+    choose_text_column,
+    group_shards,
+)
+from corpus_audit.io.sources import resolve_sources
 from tests.conftest import make_texts, write_jsonl, write_parquet
 
 

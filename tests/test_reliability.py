@@ -21,15 +21,23 @@ import pytest
 import zstandard
 from rich.console import Console
 
-from corpus_audit import atomic
 from corpus_audit.config import ScanConfig
 from corpus_audit.errors import AuditError
-from corpus_audit.pipeline import Scan
-from corpus_audit.readers import ColumnSpec, ShardReader, group_shards
-from corpus_audit.sources import resolve_sources
-from corpus_audit.summary import print_summary
+from corpus_audit.io import atomic
+from corpus_audit.io.readers import ColumnSpec, ShardReader, group_shards
+from corpus_audit.io.sources import resolve_sources
+from corpus_audit.pipeline.run import Scan
+from corpus_audit.report.summary import print_summary
 from detectors import LengthDetector, MinHashDetector
-from tests.conftest import KILL_SWITCH, KillingLength, documents, make_texts, run, without_timing, write_parquet
+from tests.conftest import (
+    KILL_SWITCH,
+    KillingLength,
+    documents,
+    make_texts,
+    run,
+    without_timing,
+    write_parquet,
+)
 from tests.test_cli import cli
 from tests.test_report import _Elements
 
@@ -204,7 +212,7 @@ def test_a_json_line_over_the_record_limit_is_skipped_and_counted_without_readin
 
 
 def test_skipped_oversized_records_are_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr("corpus_audit.readers.MIN_RECORD_BYTES", 1000)
+    monkeypatch.setattr("corpus_audit.io.readers.MIN_RECORD_BYTES", 1000)
     path = tmp_path / "c.jsonl"
     path.write_text(json.dumps({"text": "x" * 5000}) + "\n" + json.dumps({"text": "short"}) + "\n")
     audit = scan_lengths(tmp_path, path, max_doc_chars=100)

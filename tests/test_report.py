@@ -12,9 +12,9 @@ import pytest
 from rich.console import Console
 
 from corpus_audit.errors import AuditError
-from corpus_audit.gating import GRADES, evaluate, parse_rule
-from corpus_audit.report import render_html, render_markdown
-from corpus_audit.summary import print_summary
+from corpus_audit.report.gating import GRADES, evaluate, parse_rule
+from corpus_audit.report.render import render_html, render_markdown
+from corpus_audit.report.summary import print_summary
 from tests.conftest import run, write_parquet
 from tests.test_cli import ROOT, cli
 

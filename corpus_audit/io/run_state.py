@@ -4,7 +4,7 @@
 input files. Each finished shard gets `state/shard-NNNNN.json` (its counts, part files and
 detector partials), written atomically after its part files, so a shard either has a
 complete state file or counts as not done. A lock file keeps two scans out of one `--out`;
-what may be written and removed there is decided by `corpus_audit.out_dir`.
+what may be written and removed there is decided by `corpus_audit.io.out_dir`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corpus_audit import atomic
-from corpus_audit.out_dir import OutDir, is_part_name
+from corpus_audit.io import atomic
+from corpus_audit.io.out_dir import OutDir, is_part_name
 
 
 @dataclass
@@ -53,7 +53,7 @@ class RunState:
         self.state_dir = out / "state"
 
     def lock(self, resume: bool = False, overwrite: bool = False) -> None:
-        """Claim and lock `--out` (see corpus_audit.out_dir)."""
+        """Claim and lock `--out` (see corpus_audit.io.out_dir)."""
         self.dir.claim(resume, overwrite)
 
     def unlock(self) -> None:

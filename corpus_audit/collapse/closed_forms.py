@@ -2,7 +2,7 @@
 
 Each function names its source (the README's "The collapse projection" lists them). The
 unigram forms are used beside the corpus simulation
-in `corpus_audit.projection`; the Gaussian and linear-regression ones are the textbook
+in `corpus_audit.collapse.projection`; the Gaussian and linear-regression ones are the textbook
 cases the tests check the simulations against.
 """
 

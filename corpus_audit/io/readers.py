@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.sources import Source, fingerprint, resolve_sources
+from corpus_audit.io.sources import Source, fingerprint, resolve_sources
 
 TXT_FILES_PER_SHARD = 2048
 MIN_RECORD_BYTES = 256 * 2**20

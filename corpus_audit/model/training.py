@@ -21,9 +21,15 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from corpus_audit import __version__
 from corpus_audit.errors import AuditError
-from corpus_audit.labelled import fingerprint
-from corpus_audit.metrics import detector_metrics
-from detectors.classifier import ClassifierModel, TextFeaturizer, combine, platt, sublinear
+from corpus_audit.estimate.metrics import detector_metrics
+from corpus_audit.io.labelled import fingerprint
+from detectors.classifier import (
+    ClassifierModel,
+    TextFeaturizer,
+    combine,
+    platt,
+    sublinear,
+)
 
 MIN_DOCUMENTS = 20
 MIN_PER_CLASS = 5

@@ -4,9 +4,36 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Protocol
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+
+class ProgressSink(Protocol):
+    """Where the pipeline reports progress (a terminal bar, a log, nothing)."""
+
+    def start(self, shards: int) -> None: ...
+
+    def advance(self, documents: int) -> None: ...
+
+    def shard_done(self) -> None: ...
+
+
+class Silent:
+    """A ProgressSink that says nothing."""
+
+    def start(self, shards: int) -> None: ...
+
+    def advance(self, documents: int) -> None: ...
+
+    def shard_done(self) -> None: ...
 
 
 def progress_enabled() -> bool:

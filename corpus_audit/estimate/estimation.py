@@ -1,6 +1,6 @@
 """The synthetic fraction of a corpus, with a bootstrap interval that tells the truth.
 
-Every quantifier in `corpus_audit.quantify` is run on the corpus's scores and the two
+Every quantifier in `corpus_audit.estimate.quantify` is run on the corpus's scores and the two
 calibration sets. The interval is a percentile bootstrap that resamples the corpus *and*
 both calibration sets each round: the calibration sets are finite too, and ignoring their
 error is what makes published intervals too narrow. The corpus is resampled whether or
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from corpus_audit.quantify import QUANTIFIERS, ScoreSet, occurrence_mle
+from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet, occurrence_mle
 from detectors.partials import Bundle
 
 DEFAULT_METHOD = "pacc"

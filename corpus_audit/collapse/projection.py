@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from corpus_audit import collapse_theory as theory
+from corpus_audit.collapse import closed_forms as theory
 from corpus_audit.errors import AuditError
 
 REGIMES = ("replace", "mix", "accumulate")

@@ -16,12 +16,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from corpus_audit import atomic
-from corpus_audit.engines import ScoredBatch, score_texts
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.readers import ColumnSpec, DocumentBatch, Shard, ShardReader, record_limit
-from corpus_audit.run_state import ShardResult, join_file
-from corpus_audit.sampling import Sampler
+from corpus_audit.io import atomic
+from corpus_audit.io.readers import (
+    ColumnSpec,
+    DocumentBatch,
+    Shard,
+    ShardReader,
+    record_limit,
+)
+from corpus_audit.io.run_state import ShardResult, join_file
+from corpus_audit.scan.batch import ScoredBatch, score_texts
+from corpus_audit.scan.sampling import Sampler
 from detectors import Bundle, Detector, Histogram
 from detectors.classifier import SCORE_BINS
 

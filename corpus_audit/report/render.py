@@ -1,7 +1,7 @@
 """The HTML and Markdown reports, rendered from `audit.json` alone (so `report` can redo them).
 
 HTML: one self-contained file. Jinja2 autoescapes every value; the only markup inserted
-as-is is the charts' SVG, which `corpus_audit.charts` draws from numbers with generated
+as-is is the charts' SVG, which `corpus_audit.report.charts` draws from numbers with generated
 labels. A Content-Security-Policy forbids scripts and every remote load. Markdown: a
 compact summary for a pull-request comment and a dataset-card "Composition" section;
 text from the corpus is escaped there too.
@@ -16,9 +16,11 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from corpus_audit import atomic, charts
-from corpus_audit.projection import RISK_TEXT
-from corpus_audit.summary import printable
+from corpus_audit.collapse.projection import RISK_TEXT
+from corpus_audit.io import atomic
+from corpus_audit.report import charts
+from corpus_audit.report.summary import printable
+
 
 def _inert(value: Any) -> str:
     """Corpus text for a report: non-printable characters become U+FFFD (escaping for HTML
@@ -39,7 +41,7 @@ def _num(value: Any) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("corpus_audit", "templates"), autoescape=True, undefined=StrictUndefined,
+    env = Environment(loader=PackageLoader("corpus_audit.report", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, thousands=_thousands, num=_num, printable=_inert)
     return env

@@ -26,8 +26,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from corpus_audit import atomic
 from corpus_audit.errors import AuditError
+from corpus_audit.io import atomic
 from detectors.classifier import ClassifierModel, style_feature_names
 
 FORMAT = "corpus-audit-classifier"
@@ -52,7 +52,7 @@ class StoredModel:
 
 
 def default_model_path() -> Path:
-    return Path(str(resources.files("corpus_audit") / "models" / "default"))
+    return Path(str(resources.files("corpus_audit.model") / "default"))
 
 
 def save(directory: Path, model: ClassifierModel, cv_human: np.ndarray, cv_synthetic: np.ndarray) -> None:

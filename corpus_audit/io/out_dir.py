@@ -20,8 +20,8 @@ import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from corpus_audit import atomic
 from corpus_audit.errors import AuditError, os_error_message
+from corpus_audit.io import atomic
 
 TOOL = "corpus-audit"
 MANIFEST = "manifest.json"
@@ -32,7 +32,7 @@ PART = re.compile(r"part-(\d{5})-\d{5}")  # documents/<PART>.parquet, join/<dete
 _OWN_TOP = re.compile(r"audit\.json|report\.html|report\.md|manifest\.json")
 _OWN = {"documents": re.compile(PART.pattern + r"\.parquet"), "state": re.compile(r"shard-\d{5}\.json"),
         "join": re.compile(PART.pattern + r"\.npz")}
-_TEMPORARY = re.compile(r"\.(.+)\.tmp-\d+")  # what corpus_audit.atomic writes before its rename
+_TEMPORARY = re.compile(r"\.(.+)\.tmp-\d+")  # what corpus_audit.io.atomic writes before its rename
 _EXAMPLES = ("documents/part-00000-00000.parquet", "audit.json", "report.md", "state/shard-00000.json")
 
 

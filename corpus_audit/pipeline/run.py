@@ -13,50 +13,48 @@ import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from corpus_audit import __version__, atomic, gating, model_store
+from corpus_audit import __version__
+from corpus_audit.collapse.projection import Plan, Spectrum, project
 from corpus_audit.config import ScanConfig
-from corpus_audit.engines import Engine, LocalEngine
+from corpus_audit.dedup.near_duplicates import (
+    NearDuplicateJoin,
+    part_labels,
+    selected_rows,
+    summarize_clusters,
+)
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.estimation import Calibration, estimate, occurrence_interval
-from corpus_audit.model_store import StoredModel
-from corpus_audit.near_duplicates import NearDuplicateJoin, part_labels, selected_rows, summarize_clusters
-from corpus_audit.out_dir import JOIN_WORK, check_location
-from corpus_audit.projection import Plan, Spectrum, project
-from corpus_audit.quantify import ScoreSet
-from corpus_audit.readers import ColumnSpec, Shard, ShardReader, group_shards, read_texts
-from corpus_audit.report import write_reports
-from corpus_audit.run_state import RunState, ShardResult
-from corpus_audit.sampling import Sampler, choose_exact
-from corpus_audit.shard_scan import ShardScanner, check_strata, check_strata_early
-from corpus_audit.sources import Source, resolve_sources
+from corpus_audit.estimate.composition import composition
+from corpus_audit.estimate.estimation import Calibration, estimate, occurrence_interval
+from corpus_audit.estimate.quantify import ScoreSet
+from corpus_audit.io import atomic
+from corpus_audit.io.out_dir import JOIN_WORK, check_location
+from corpus_audit.io.readers import (
+    ColumnSpec,
+    Shard,
+    ShardReader,
+    group_shards,
+    read_texts,
+)
+from corpus_audit.io.run_state import RunState, ShardResult
+from corpus_audit.io.sources import Source, resolve_sources
+from corpus_audit.model import store as model_store
+from corpus_audit.model.store import StoredModel
+from corpus_audit.pipeline.assemble import input_section, merge_partials
+from corpus_audit.report import gating
+from corpus_audit.report.render import write_reports
+from corpus_audit.scan.engines import Engine, LocalEngine
+from corpus_audit.scan.progress import ProgressSink, Silent
+from corpus_audit.scan.sampling import Sampler, choose_exact
+from corpus_audit.scan.shard_scan import ShardScanner, check_strata, check_strata_early
 from detectors import Bundle, Detector, Histogram, MinHashDetector, default_detectors
-from detectors.classifier import SCORE_BINS, ClassifierDetector
+from detectors.classifier import ClassifierDetector
 from detectors.occurrence import WordOccurrenceDetector
 
 CHART_BINS = 50  # p_synthetic histograms kept in audit.json for the report's chart
-
-
-class ProgressSink(Protocol):
-    """Where the pipeline reports progress (a terminal bar, a log, nothing)."""
-
-    def start(self, shards: int) -> None: ...
-
-    def advance(self, documents: int) -> None: ...
-
-    def shard_done(self) -> None: ...
-
-
-class _Silent:
-    def start(self, shards: int) -> None: ...
-
-    def advance(self, documents: int) -> None: ...
-
-    def shard_done(self) -> None: ...
 
 
 class Scan:
@@ -74,7 +72,7 @@ class Scan:
             if self.references is not None:
                 detectors.append(WordOccurrenceDetector.fit(*self.references, seed=config.seed))
         self.detectors = list(detectors)
-        self.progress = progress or _Silent()
+        self.progress = progress or Silent()
         self.columns = ColumnSpec(config.text_column, config.id_column, config.by)
         self.state = RunState(config.out)
         self.skipped_sources: list[dict[str, str]] = []
@@ -118,7 +116,8 @@ class Scan:
                     if isinstance(detector, MinHashDetector):
                         audit["near_duplicates"] = self._near_duplicates(detector, shards, engine)
                         if "synthetic_fraction" in audit:
-                            self._composition(audit["synthetic_fraction"])
+                            composition(audit["synthetic_fraction"], self.state.documents, self._parts(),
+                                        self.calibration, self.config.seed)
             finished = time.perf_counter()
             audit["timing"] = {"engine": self.config.engine, "workers": self.config.workers,
                                "scheduler": self.config.scheduler,
@@ -161,7 +160,7 @@ class Scan:
         if self.config.engine == "local":
             return LocalEngine(self.detectors, self.config.workers)
         try:
-            from corpus_audit.dask_engine import DaskEngine
+            from corpus_audit.scan.dask_engine import DaskEngine
         except ImportError as err:
             raise AuditError(f"--engine dask needs Dask ({err.name} is not installed): pip install 'corpus-audit[dask]'") from None
         return DaskEngine(self.config.scheduler, self.config.workers, self.config.out)
@@ -227,36 +226,6 @@ class Scan:
         return Calibration(ScoreSet.from_scores(sets[0]), ScoreSet.from_scores(sets[1]),
                            f"reference sets {self.config.reference_human} ({len(sets[0]):,} human) and "
                            f"{self.config.reference_synthetic} ({len(sets[1]):,} synthetic), scored by the model")
-
-    def _composition(self, section: dict[str, Any]) -> None:
-        """The estimate over unique documents (one per near-duplicate cluster), and the share of
-        the estimated machine-written mass in near-duplicate clusters and in documents over a
-        repetition threshold. A document's mass is its `p_synthetic` (an equal-prior
-        posterior) moved to the estimated prior."""
-        prior = min(max(section["estimate"], 1e-9), 1 - 1e-9)
-        unique = Histogram(0.0, 1.0, SCORE_BINS)
-        sums = np.zeros((2, 3))  # (mass, documents) x (all, in clusters, over a repetition threshold)
-        columns = ["doc_id", "p_synthetic", "near_dup_cluster", "gopher_repetition_flag"]
-        for part in self._parts():
-            table = pq.read_table(self.state.documents / part, columns=columns)
-            table = table.filter(table["p_synthetic"].is_valid()).to_pydict()  # documents without text have none
-            p = np.asarray(table["p_synthetic"], dtype=np.float64)
-            cluster = np.array([c is not None for c in table["near_dup_cluster"]], dtype=bool)
-            first = np.array([c is None or c == d for c, d in zip(table["near_dup_cluster"], table["doc_id"])], dtype=bool)
-            repetitive = np.asarray(table["gopher_repetition_flag"], dtype=bool)
-            mass = prior * p / (prior * p + (1 - prior) * (1 - p))
-            unique.add(p[first])
-            for row, weights in enumerate((mass, np.ones_like(p))):
-                sums[row] += [weights.sum(), weights[cluster].sum(), weights[repetitive].sum()]
-        result = estimate(ScoreSet.from_histogram(unique.counts), self.calibration, seed=self.config.seed)
-        section["unique_documents"] = {"documents": unique.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high")}}
-        (mass_clustered, mass_repetitive), (clustered, repetitive) = (
-            [float(x) / row[0] if row[0] else None for x in row[1:]] for row in sums)
-        section["synthetic_mass"] = {
-            "in_near_duplicate_clusters": mass_clustered, "documents_in_near_duplicate_clusters": clustered,
-            "over_repetition_thresholds": mass_repetitive, "documents_over_repetition_thresholds": repetitive,
-            "method": "each document's p_synthetic moved from equal priors to the estimated fraction, summed",
-        }
 
     def _estimate(self, audit: dict[str, Any], engine: Engine) -> None:
         calibration = self.calibration = self._calibration()
@@ -361,51 +330,18 @@ class Scan:
 
     def _assemble(self, shards: list[Shard], population: int | None, resumed: int) -> dict[str, Any]:
         done = [self.results[i] for i in sorted(self.results)]
-        total = lambda attr: sum(getattr(r, attr) for r in done)  # noqa: E731
-        skipped: dict[str, int] = {}
-        for r in done:
-            for reason, n in r.skipped.items():
-                skipped[reason] = skipped.get(reason, 0) + n
-        scanned = total("scanned")
         audit: dict[str, Any] = {
             "schema_version": 1,
             "tool": {"name": "corpus-audit", "version": __version__},
             "config": {**self.config.as_dict(), "detectors": self._options()["detectors"]},
             "model": None if self.model is None else model_store.describe(self.model),
-            "input": {
-                "documents": total("rows"),
-                "scanned": scanned,
-                "skipped_documents": sum(skipped.values()),
-                "skipped_reasons": dict(sorted(skipped.items())),
-                "skipped_sources": [{"source": s["source"], "error": s["error"]} for s in self.skipped_sources],
-                "bytes": total("bytes"),
-                "shards": len(shards),
-                "shards_resumed": resumed,
-                "truncated_documents": total("truncated"),
-                "max_doc_chars": self.config.max_doc_chars,
-                "empty_documents": total("empty"),
-                "invalid_utf8_documents": total("invalid_utf8"),
-                "sampling": self._sampling_record(population, total("rows"), scanned + sum(skipped.values())),
-            },
+            "input": input_section(self.config, done, len(shards), self.skipped_sources, population, resumed),
         }
+        self.merged = merge_partials(self.detectors, done)
         for detector in self.detectors:
-            states = [r.partials[detector.name] for r in done if detector.name in r.partials]
-            if states:
-                merged = Bundle.from_state(states[0])
-                for state in states[1:]:
-                    merged = merged.merge(Bundle.from_state(state))
-                self.merged[detector.name] = merged
-                audit[detector.name] = detector.summarize(merged)
+            if detector.name in self.merged:
+                audit[detector.name] = detector.summarize(self.merged[detector.name])
         return audit
-
-    def _sampling_record(self, population: int | None, rows: int, sampled: int) -> dict[str, Any]:
-        if self.config.sample is not None:
-            return {"mode": "count", "requested": self.config.sample, "seed": self.config.seed,
-                    "population": population, "sampled": sampled}
-        if self.config.sample_fraction is not None:
-            return {"mode": "fraction", "requested": self.config.sample_fraction, "seed": self.config.seed,
-                    "population": rows, "sampled": sampled}
-        return {"mode": "all", "population": rows, "sampled": sampled}
 
 
 def scan(config: ScanConfig, detectors: Sequence[Detector] | None = None,

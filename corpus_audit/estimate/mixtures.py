@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from corpus_audit.estimation import Calibration, estimate
-from corpus_audit.quantify import ScoreSet
+from corpus_audit.estimate.estimation import Calibration, estimate
+from corpus_audit.estimate.quantify import ScoreSet
 
 FRACTIONS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 

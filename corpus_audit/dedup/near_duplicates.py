@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from corpus_audit import atomic
+from corpus_audit.io import atomic
 
 
 @dataclass

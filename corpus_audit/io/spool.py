@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from corpus_audit.errors import AuditError
-from corpus_audit.sources import Source
+from corpus_audit.io.sources import Source
 
 BATCH_ROWS = 1000  # rows taken from a stream at a time
 GROUP_ROWS, GROUP_BYTES = 10_000, 64 * 2**20  # a row group of the spooled file: whichever comes first

@@ -32,12 +32,18 @@ import pandas as pd
 from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 
 from corpus_audit import __version__
-from corpus_audit.engines import PartLabels, ShardSink
+from corpus_audit.dedup.near_duplicates import (
+    Clusters,
+    NearDuplicateJoin,
+    clusters_from_edges,
+    label_part,
+    load_arrays,
+    verify_pairs,
+)
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.near_duplicates import (Clusters, NearDuplicateJoin, clusters_from_edges, label_part, load_arrays,
-                                          verify_pairs)
-from corpus_audit.readers import Shard
-from corpus_audit.shard_scan import ShardScanner
+from corpus_audit.io.readers import Shard
+from corpus_audit.scan.engines import PartLabels, ShardSink
+from corpus_audit.scan.shard_scan import ShardScanner
 
 _KEYS_META = pd.DataFrame({"band": np.empty(0, np.int32), "key": np.empty(0, np.uint64), "doc": np.empty(0, np.int64)})
 _PAIRS_META = pd.DataFrame({"pair": np.empty(0, np.uint64)})

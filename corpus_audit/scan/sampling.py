@@ -15,6 +15,7 @@ import numpy as np
 
 from detectors.tokens import splitmix64
 
+
 @dataclass(frozen=True)
 class Sampler:
     """Which documents of each shard to keep."""

@@ -4,7 +4,7 @@ An engine (the `Engine` protocol) scans shards through a `ShardScanner`, maps in
 jobs (the per-stratum estimates), runs the near-duplicate join and labels the documents
 parts. The pipeline does not know which engine runs; every engine gives identical results
 because scoring is a pure function of the texts and the detectors, and every file name is
-fixed by its shard and batch. The Dask engine is in `corpus_audit.dask_engine`.
+fixed by its shard and batch. The Dask engine is in `corpus_audit.scan.dask_engine`.
 """
 
 from __future__ import annotations
@@ -15,47 +15,23 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
+from corpus_audit.dedup.near_duplicates import Clusters, NearDuplicateJoin, label_part
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.near_duplicates import Clusters, NearDuplicateJoin, label_part
-from corpus_audit.readers import Shard
-from corpus_audit.run_state import ShardResult
+from corpus_audit.io.readers import Shard
+from corpus_audit.io.run_state import ShardResult
+from corpus_audit.scan.batch import ScoredBatch, score_texts
 from detectors import Detector
 
 if TYPE_CHECKING:
-    from corpus_audit.shard_scan import PreparedBatch, ShardScanner
+    from corpus_audit.scan.shard_scan import PreparedBatch, ShardScanner
 
 _WORKER_DETECTORS: list[Detector] = []
-
-
-@dataclass
-class ScoredBatch:
-    """Per-document columns of every detector, and each detector's batch partial."""
-
-    columns: dict[str, np.ndarray]
-    partials: dict[str, Any]
-
-
-def score_texts(detectors: Sequence[Detector], texts: Sequence[str]) -> ScoredBatch:
-    """Run every detector over one batch."""
-    columns: dict[str, np.ndarray] = {}
-    partials: dict[str, Any] = {}
-    for detector in detectors:
-        scores: Mapping[str, np.ndarray] = detector.score(texts)
-        detector.validate_scores(texts, scores)
-        columns.update(scores)
-        partial = detector.partial(texts, scores)
-        if partial is not None:
-            partials[detector.name] = partial
-    return ScoredBatch(columns, partials)
 
 
 class ShardSink(Protocol):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from corpus_audit.errors import AuditError
-from corpus_audit.readers import ColumnSpec, read_texts
+from corpus_audit.io.readers import ColumnSpec, read_texts
 
 
 @dataclass

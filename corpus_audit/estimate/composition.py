@@ -1,0 +1,47 @@
+"""Where the machine-written mass sits: the estimate over unique documents, and the share of
+the estimated synthetic mass in near-duplicate clusters and in repetitive documents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from corpus_audit.estimate.estimation import Calibration, estimate
+from corpus_audit.estimate.quantify import ScoreSet
+from detectors import Histogram
+from detectors.classifier import SCORE_BINS
+
+
+def composition(section: dict[str, Any], documents: Path, parts: list[str], calibration: Calibration,
+                seed: int) -> None:
+    """The estimate over unique documents (one per near-duplicate cluster), and the share of
+    the estimated machine-written mass in near-duplicate clusters and in documents over a
+    repetition threshold. A document's mass is its `p_synthetic` (an equal-prior
+    posterior) moved to the estimated prior."""
+    prior = min(max(section["estimate"], 1e-9), 1 - 1e-9)
+    unique = Histogram(0.0, 1.0, SCORE_BINS)
+    sums = np.zeros((2, 3))  # (mass, documents) x (all, in clusters, over a repetition threshold)
+    columns = ["doc_id", "p_synthetic", "near_dup_cluster", "gopher_repetition_flag"]
+    for part in parts:
+        table = pq.read_table(documents / part, columns=columns)
+        table = table.filter(table["p_synthetic"].is_valid()).to_pydict()  # documents without text have none
+        p = np.asarray(table["p_synthetic"], dtype=np.float64)
+        cluster = np.array([c is not None for c in table["near_dup_cluster"]], dtype=bool)
+        first = np.array([c is None or c == d for c, d in zip(table["near_dup_cluster"], table["doc_id"])], dtype=bool)
+        repetitive = np.asarray(table["gopher_repetition_flag"], dtype=bool)
+        mass = prior * p / (prior * p + (1 - prior) * (1 - p))
+        unique.add(p[first])
+        for row, weights in enumerate((mass, np.ones_like(p))):
+            sums[row] += [weights.sum(), weights[cluster].sum(), weights[repetitive].sum()]
+    result = estimate(ScoreSet.from_histogram(unique.counts), calibration, seed=seed)
+    section["unique_documents"] = {"documents": unique.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high")}}
+    (mass_clustered, mass_repetitive), (clustered, repetitive) = (
+        [float(x) / row[0] if row[0] else None for x in row[1:]] for row in sums)
+    section["synthetic_mass"] = {
+        "in_near_duplicate_clusters": mass_clustered, "documents_in_near_duplicate_clusters": clustered,
+        "over_repetition_thresholds": mass_repetitive, "documents_over_repetition_thresholds": repetitive,
+        "method": "each document's p_synthetic moved from equal priors to the estimated fraction, summed",
+    }
