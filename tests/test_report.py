@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 
 from corpus_audit.errors import AuditError
+from corpus_audit.pipeline.assemble import audit_warnings
 from corpus_audit.report.gating import GRADES, evaluate, parse_rule
 from corpus_audit.report.render import render_html, render_markdown
 from corpus_audit.report.summary import print_summary
@@ -151,3 +152,23 @@ def test_sample_report_renders_offline_in_headless_chromium(tmp_path):
     requests = json.loads(log.read_text()) if log.exists() else {"events": []}
     urls = [e.get("params", {}).get("url", "") for e in requests.get("events", [])]
     assert not [u for u in urls if u.startswith(("http:", "https:", "ws:", "wss:"))]
+
+
+def test_every_warning_is_in_audit_json_and_first_in_each_report(tmp_path):
+    corpus = tmp_path / "corpus"
+    write_parquet(corpus / "a.parquet", ["short one", "x" * 500 + " and more words after the long run"])
+    (corpus / "b.parquet").write_bytes(b"not parquet at all")
+    audit = run(tmp_path, corpus, on_error="skip", max_doc_chars=100)
+    assert audit["warnings"][-2].startswith(f"Source {corpus / 'b.parquet'} was skipped and is not in the audit: ")
+    assert audit["warnings"][-1] == ("1 document was longer than 100 characters: the detectors saw only that much of "
+                                     "each (--max-doc-chars).")
+    assert audit["warnings"][:-2] == audit["synthetic_fraction"]["warnings"]
+    html = (tmp_path / "out" / "report.html").read_text()
+    box = html.index('<div class="warnings"')
+    assert box < html.index("<h2>Synthetic fraction") and html.count("<li>", box, html.index("</div>", box)) == len(audit["warnings"])
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert markdown.index("**Warnings**") < markdown.index("- Documents:")
+    strata = {"config": {"by": "domain"}, "input": {"skipped_sources": [], "skipped_documents": 0, "truncated_documents": 0},
+              "strata": [{"value": "a", "warnings": ["wide"]}, {"value": "b", "warnings": []}]}
+    assert audit_warnings(strata) == ["1 of 2 values of --by domain carry a warning of their own (listed with each value "
+                                      "in strata): their intervals are wider or less certain."]

@@ -57,3 +57,26 @@ def merge_partials(detectors: Sequence[Detector], done: Sequence[ShardResult]) -
                 bundle = bundle.merge(Bundle.from_state(state))
             merged[detector.name] = bundle
     return merged
+
+
+def audit_warnings(audit: dict[str, Any]) -> list[str]:
+    """Every warning of the audit in plain words (`audit.json` `warnings`, shown first in each report)."""
+    warnings = list((audit.get("synthetic_fraction") or {}).get("warnings", []))
+    strata = audit.get("strata") or []
+    flagged = [row for row in strata if row.get("warnings")]
+    if flagged:
+        warnings.append(f"{len(flagged):,} of {len(strata):,} values of --by {audit['config']['by']} carry a warning of "
+                        "their own (listed with each value in strata): their intervals are wider or less certain.")
+    inp = audit["input"]
+    warnings += [f"Source {s['source']} was skipped and is not in the audit: {s['error']}" for s in inp["skipped_sources"]]
+    if inp["skipped_documents"]:
+        reasons = ", ".join(f"{reason}: {n:,}" for reason, n in inp["skipped_reasons"].items())
+        warnings.append(f"{_documents(inp['skipped_documents'])} skipped and not in the audit ({reasons}).")
+    if inp["truncated_documents"]:
+        warnings.append(f"{_documents(inp['truncated_documents'])} longer than {inp['max_doc_chars']:,} characters: "
+                        "the detectors saw only that much of each (--max-doc-chars).")
+    return warnings
+
+
+def _documents(count: int) -> str:
+    return "1 document was" if count == 1 else f"{count:,} documents were"

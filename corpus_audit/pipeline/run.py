@@ -43,7 +43,7 @@ from corpus_audit.io.run_state import RunState, ShardResult
 from corpus_audit.io.sources import Source, resolve_sources
 from corpus_audit.model import store as model_store
 from corpus_audit.model.store import StoredModel
-from corpus_audit.pipeline.assemble import input_section, merge_partials
+from corpus_audit.pipeline.assemble import audit_warnings, input_section, merge_partials
 from corpus_audit.report import gating
 from corpus_audit.report.render import write_reports
 from corpus_audit.scan.engines import Engine, LocalEngine
@@ -118,6 +118,7 @@ class Scan:
                         if "synthetic_fraction" in audit:
                             composition(audit["synthetic_fraction"], self.state.documents, self._parts(),
                                         self.calibration, self.config.seed)
+            audit["warnings"] = audit_warnings(audit)
             finished = time.perf_counter()
             audit["timing"] = {"engine": self.config.engine, "workers": self.config.workers,
                                "scheduler": self.config.scheduler,

@@ -77,6 +77,7 @@ def _charts(audit: dict[str, Any]) -> dict[str, str]:
 
 def render_html(audit: dict[str, Any]) -> str:
     context = {key: audit.get(key) for key in ("tool", "input", "config", "strata", "model", "gate")}
+    context["warnings"] = audit.get("warnings") or []  # absent from audits made before it was added
     context.update(sf=audit.get("synthetic_fraction"), nd=audit.get("near_duplicates"), rep=audit.get("repetition"),
                    cp=audit.get("collapse_projection"), charts=_charts(audit), risk_rule=RISK_TEXT)
     return _environment().get_template("report.html.j2").render(**context)
@@ -92,8 +93,10 @@ def _md(value: Any) -> str:
 def render_markdown(audit: dict[str, Any]) -> str:
     """A pull-request summary, then a dataset-card Composition section."""
     sf, nd, cp, inp = audit.get("synthetic_fraction"), audit.get("near_duplicates"), audit.get("collapse_projection"), audit["input"]
-    lines = ["## corpus-audit summary", "",
-             f"- Documents: {inp['scanned']:,} scanned of {inp['documents']:,} ({inp['skipped_documents']:,} skipped)"]
+    lines = ["## corpus-audit summary", ""]
+    if audit.get("warnings"):
+        lines += ["**Warnings**", "", *(f"- {_md(w)}" for w in audit["warnings"]), ""]
+    lines.append(f"- Documents: {inp['scanned']:,} scanned of {inp['documents']:,} ({inp['skipped_documents']:,} skipped)")
     if sf:
         lines.append(f"- **Synthetic fraction: {_pct(sf['estimate'])}** (95% interval {_pct(sf['ci_low'])} to "
                      f"{_pct(sf['ci_high'])}, method `{sf['method']}`, calibration AUROC {sf['calibration']['auroc']:.3f})")
