@@ -209,3 +209,11 @@ def test_importing_the_package_loads_nothing_heavy():
     code = "import sys, corpus_audit; print(sorted(m for m in ('sklearn', 'pandas', 'pyarrow', 'matplotlib') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_program_on_standard_input_gets_a_clear_error_for_worker_processes(tmp_path):
+    program = "import corpus_audit as ca\nca.audit(['one text here', 'and another'], workers=2, progress=False)\n"
+    done = subprocess.run([sys.executable, "-"], input=program, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("corpus_audit.errors.AuditError: cannot start local worker "
+                                                           "processes (Broken pipe): they import the main program")

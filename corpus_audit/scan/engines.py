@@ -128,7 +128,13 @@ class LocalEngine:
 
     def submit(self, texts: Sequence[str]) -> Future[ScoredBatch]:
         if self._pool is not None:
-            return self._pool.submit(_score_in_worker, texts)
+            try:
+                return self._pool.submit(_score_in_worker, texts)
+            except OSError as err:  # the pool starts its workers on the first submit
+                raise AuditError(f"cannot start local worker processes ({err.strerror or err}): they import the main "
+                                 "program, so a script must call audit() under `if __name__ == '__main__':` and a "
+                                 "program read from standard input cannot start them; or use one worker "
+                                 "(workers=1, --workers 1)") from None
         future: Future[ScoredBatch] = Future()
         future.set_result(score_texts(self.detectors, texts))
         return future
