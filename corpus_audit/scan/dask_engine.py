@@ -69,6 +69,19 @@ class _IgnoreInterrupts(WorkerPlugin):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class _InterruptedSync(logging.Filter):
+    """Drops the traceback Tornado logs when Ctrl-C lands inside `distributed`'s `sync` and its
+    cancel callback finds the call already gone: the run stops with the CLI's one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not ("Exception in callback" in record.getMessage() and "sync.<locals>.cancel" in record.getMessage())
+
+
+def _quiet_interrupted_sync(logger: logging.Logger) -> None:
+    if not any(isinstance(f, _InterruptedSync) for f in logger.filters):
+        logger.addFilter(_InterruptedSync())
+
+
 def _worker_check(out: str) -> tuple[str, bool]:
     """What a worker has: its corpus-audit version, and whether it sees `--out`."""
     return __version__, os.path.isdir(out)
@@ -132,6 +145,7 @@ class DaskEngine:
 
     def __enter__(self) -> DaskEngine:
         logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
+        _quiet_interrupted_sync(logging.getLogger("tornado.application"))
         try:
             if self.scheduler is None:
                 with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environment()}):
