@@ -71,11 +71,11 @@ def audit(source: object, *, out: PathLike | None = None, text_column: str | Non
                     data = Scan(config, sources=sources, progress=bar).run()
             else:
                 data = Scan(config, sources=sources).run()
-        except OSError as err:
-            raise AuditError(os_error_message(err)) from None
-        except BaseException:
+        except BaseException as err:
             if temporary:
                 shutil.rmtree(directory, ignore_errors=True)
+            if isinstance(err, OSError):
+                raise AuditError(os_error_message(err)) from None
             raise
     result = Audit(data, directory, temporary=temporary)
     if progress and not progress_enabled():
@@ -215,7 +215,9 @@ class Audit:
         projection = self._data.get("collapse_projection")
         if projection:
             rows.append(("collapse risk", str(projection["risk"])))
-        warnings = (self._data.get("synthetic_fraction") or {}).get("warnings", [])
+        warnings = self._data.get("warnings")  # absent from audits made before it was added
+        if warnings is None:
+            warnings = (self._data.get("synthetic_fraction") or {}).get("warnings", [])
         rows += [("warning", w) for w in warnings]
         body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
                        for k, v in rows)

@@ -94,6 +94,7 @@ def test_paths_globs_and_lists_of_paths_are_inputs_as_on_the_command_line(refere
         assert as_inputs(source) == [str(path)]
     assert as_inputs(str(path.parent / "*.parquet")) == [str(path.parent / "*.parquet")]
     assert as_inputs(["one document", "another"]) is None and as_inputs(pd.DataFrame()) is None
+    assert as_inputs(["Is this real?", "see http://example.com [1] for more"]) is None  # prose, not globs or URLs
     result = ca.audit([str(path.parent / "*.parquet")], out=tmp_path / "out", workers=1, progress=False)
     assert comparable(result.to_dict(), str(path)) == comparable(expected, str(path))
 
@@ -217,3 +218,19 @@ def test_a_program_on_standard_input_gets_a_clear_error_for_worker_processes(tmp
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("corpus_audit.errors.AuditError: cannot start local worker "
                                                            "processes (Broken pipe): they import the main program")
+
+
+def test_a_failed_audit_leaves_no_temporary_directory(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from corpus_audit.pipeline.run import Scan
+
+    def disk_full(self):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x"))
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(Scan, "run", disk_full)
+    with pytest.raises(ca.AuditError, match=r"x: No space left on device \(free space"):
+        ca.audit(["a text", "another one"], workers=1, progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -30,7 +30,8 @@ SUBDIRS = ("documents", "join", "state")
 JOIN_WORK = "tmp"  # join/tmp: the near-duplicate join's scratch files
 PART = re.compile(r"part-(\d{5})-\d{5}")  # documents/<PART>.parquet, join/<detector>/<PART>.npz
 _OWN_TOP = re.compile(r"audit\.json|report\.html|report\.md|manifest\.json")
-_OWN = {"documents": re.compile(PART.pattern + r"\.parquet"), "state": re.compile(r"shard-\d{5}\.json"),
+STATE = re.compile(r"shard-\d{5}\.json")  # state/<STATE>: one finished shard
+_OWN = {"documents": re.compile(PART.pattern + r"\.parquet"), "state": STATE,
         "join": re.compile(PART.pattern + r"\.npz")}
 _TEMPORARY = re.compile(r"\.(.+)\.tmp-\d+")  # what corpus_audit.io.atomic writes before its rename
 _EXAMPLES = ("documents/part-00000-00000.parquet", "audit.json", "report.md", "state/shard-00000.json")

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from corpus_audit.io import atomic
-from corpus_audit.io.out_dir import OutDir, is_part_name
+from corpus_audit.io.out_dir import STATE, OutDir, is_part_name
 
 
 @dataclass
@@ -81,7 +80,7 @@ class RunState:
 
         State files may have been edited by someone else: only part names the tool writes for
         that shard are accepted, so a state file cannot point the scan outside `--out`."""
-        if path.is_symlink() or not re.fullmatch(r"shard-\d{5}\.json", path.name):
+        if path.is_symlink() or not STATE.fullmatch(path.name):
             return None
         try:
             result = ShardResult(**json.loads(path.read_text(encoding="utf-8")))

@@ -46,7 +46,8 @@ def as_inputs(source: object) -> list[str] | None:
         return [os.fspath(s) for s in source]
     if not all(isinstance(s, str) for s in source):
         return None
-    named = [("://" in s or any(c in s for c in "*?[") or os.path.exists(s)) for s in source]
+    named = [os.path.exists(s) or (not any(c.isspace() for c in s) and ("://" in s or any(c in s for c in "*?[")))
+             for s in source]  # prose has spaces: "What is this?" is a document, not a glob
     if all(named):
         return list(source)
     if any(named):
