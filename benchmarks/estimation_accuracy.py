@@ -26,9 +26,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classifier_accuracy import REFERENCE, load_reference  # noqa: E402
+import pyarrow.parquet as pq
 
 from corpus_audit.estimate.estimation import Calibration, estimate, occurrence_interval  # noqa: E402
 from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet  # noqa: E402
@@ -37,6 +35,17 @@ from detectors import Bundle, Histogram  # noqa: E402
 from detectors.occurrence import LLR_BINS, LLR_LIMIT, WordOccurrenceDetector  # noqa: E402
 
 FRACTIONS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+REFERENCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "reference" / "reference.parquet"
+
+
+def load_reference(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The reference texts, and every other column as an array plus `y` (1 = synthetic)."""
+    if not path.exists():
+        sys.exit(f"{path}: reference data not found")
+    table = pq.read_table(path).to_pydict()
+    data = {k: np.asarray(v) for k, v in table.items() if k != "text"}
+    data["y"] = (data["label"] == "synthetic").astype(int)
+    return table["text"], data
 
 
 def main() -> None:

@@ -36,7 +36,8 @@ PathLike = str | os.PathLike[str]
 
 def audit(source: object, *, out: PathLike | None = None, text_column: str | None = None, id_column: str | None = None,
           by: str | None = None, model: PathLike | None = None, reference_human: PathLike | None = None,
-          reference_synthetic: PathLike | None = None, sample: int | None = None, sample_fraction: float | None = None,
+          reference_synthetic: PathLike | None = None, human_before: str | None = None, date_column: str | None = None,
+          sample: int | None = None, sample_fraction: float | None = None,
           seed: int = 0, near_dup_threshold: float = 0.8, against: PathLike | None = None, max_doc_chars: int = 1_000_000,
           workers: int | None = None, engine: str = "local", scheduler: str | None = None, generations: int = 5,
           regime: str = "mix", fail_on: str | Sequence[str] = (), on_error: str = "fail", resume: bool = False,
@@ -63,7 +64,8 @@ def audit(source: object, *, out: PathLike | None = None, text_column: str | Non
                 text_column=text_column, id_column=id_column, by=by, sample=sample, sample_fraction=sample_fraction,
                 seed=seed, max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold,
                 against=_path(against), model=_path(model), reference_human=_path(reference_human),
-                reference_synthetic=_path(reference_synthetic), engine=engine, scheduler=scheduler,
+                reference_synthetic=_path(reference_synthetic), human_before=human_before, date_column=date_column,
+                engine=engine, scheduler=scheduler,
                 generations=generations, regime=regime, fail_on=(fail_on,) if isinstance(fail_on, str) else tuple(fail_on),
                 on_error=on_error, resume=resume, overwrite=overwrite, **options)
             if progress and progress_enabled():

@@ -117,6 +117,8 @@ def scan(
     model: Annotated[Path | None, typer.Option(help="Detector model made by `corpus-audit train` [default: the shipped model].")] = None,
     reference_human: Annotated[str | None, typer.Option(help="Human-written texts of the corpus's domain, to calibrate the estimate [default: the model's cross-validated scores].")] = None,
     reference_synthetic: Annotated[str | None, typer.Option(help="Machine-written texts of the corpus's domain, to calibrate the estimate.")] = None,
+    human_before: Annotated[str | None, typer.Option(metavar="DATE", help="Use the corpus's own documents dated before DATE (e.g. 2022-11-30, before chat models were common) as in-domain human references; needs --date-column.")] = None,
+    date_column: Annotated[str | None, typer.Option(metavar="NAME", help="The column holding each document's date, for --human-before.")] = None,
     near_dup_threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 5-gram sets that counts as a near-duplicate.")] = 0.8,
     against: Annotated[str | None, typer.Option(help="Also find documents that near-duplicate the texts of this file, directory, glob or URL (e.g. known machine-written texts).")] = None,
     max_doc_chars: Annotated[int, typer.Option(help="Longer documents are truncated to this many characters for scoring, and counted.")] = 1_000_000,
@@ -141,7 +143,8 @@ def scan(
             Inputs(inputs), out=out, format=None if format is None else format.value, text_column=text_column,
             id_column=id_column, by=by, sample=sample, sample_fraction=sample_fraction, seed=seed,
             max_doc_chars=max_doc_chars, near_dup_threshold=near_dup_threshold, against=against, model=model,
-            reference_human=reference_human, reference_synthetic=reference_synthetic, on_error=on_error.value,
+            reference_human=reference_human, reference_synthetic=reference_synthetic, human_before=human_before,
+            date_column=date_column, on_error=on_error.value,
             resume=resume, overwrite=overwrite, fail_on=tuple(fail_on or ()), engine=engine.value, scheduler=scheduler,
             workers=workers, generations=5 if generations is None else generations,
             regime="mix" if regime is None else regime.value, progress=progress_enabled())
@@ -160,7 +163,8 @@ def _gate_exit(audit: dict[str, Any]) -> None:
     if broken:
         console = Console(stderr=True, highlight=False)
         for g in broken:
-            console.print(f"corpus-audit: rule broken: {g['rule']} (value {g['value']})", markup=False)
+            judged = f"; judged on {g['judged_on']}" if g.get("judged_on") else ""
+            console.print(f"corpus-audit: rule broken: {g['rule']} (value {g['value']}{judged})", markup=False, soft_wrap=True)
         raise typer.Exit(EXIT_RULE_BROKEN)
 
 
@@ -197,7 +201,7 @@ def train(
                           "machine texts continue human ones", style="yellow")
         provenance = {"name": out.name, "human": human, "synthetic": synthetic, "group_column": group_column}
         result = fit(data.texts, data.labels, data.groups, TrainingOptions(folds=folds, seed=seed), provenance)
-        model_store.save(out, result.model, result.cv_human, result.cv_synthetic)
+        model_store.save(out, result.model, result.bank)
         _print_metrics(f"grouped {result.metrics['folds']}-fold CV", result.metrics["grouped_cv"], console)
         console.print(f"model written to {out}/")
         if json_output:

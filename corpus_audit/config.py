@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,15 @@ from corpus_audit.report.gating import parse_rule
 ON_ERROR = ("fail", "skip")
 ENGINES = ("local", "dask")
 EXECUTION = ("workers", "engine", "scheduler")  # options that change only where and how fast a scan runs
+
+
+def parse_date(value: str) -> datetime:
+    """--human-before's DATE (YYYY-MM-DD, or an ISO date and time), as a UTC instant."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise AuditError(f"--human-before {value!r}: expected a date like 2022-11-30") from None
+    return parsed.replace(tzinfo=parsed.tzinfo or timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class ScanConfig:
     model: str | None = None
     reference_human: str | None = None
     reference_synthetic: str | None = None
+    human_before: str | None = None
+    date_column: str | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     engine: str = "local"
     scheduler: str | None = None
@@ -63,8 +75,15 @@ class ScanConfig:
             raise AuditError(f"--max-doc-chars {self.max_doc_chars}: must be at least 1")
         if not 0 < self.near_dup_threshold < 1:
             raise AuditError(f"--near-dup-threshold {self.near_dup_threshold}: must be between 0 and 1 (exclusive)")
-        if (self.reference_human is None) != (self.reference_synthetic is None):
-            raise AuditError("--reference-human and --reference-synthetic go together: give both, or neither")
+        if (self.human_before is None) != (self.date_column is None):
+            raise AuditError("--human-before and --date-column go together: give both, or neither")
+        if self.human_before is not None:
+            parse_date(self.human_before)
+            if self.reference_human is not None:
+                raise AuditError("--human-before and --reference-human both give human references: give one of them")
+        elif (self.reference_human is None) != (self.reference_synthetic is None):
+            raise AuditError("--reference-human and --reference-synthetic go together: give both, or neither "
+                             "(or --reference-synthetic with --human-before)")
         if self.workers < 1:
             raise AuditError(f"--workers {self.workers}: must be at least 1")
         if self.engine not in ENGINES:

@@ -35,13 +35,16 @@ class Detector(ABC):
     and implement `score`. Detectors with a corpus-level summary also implement
     `partial` and `summarize`. Detectors that feed a corpus-wide join (near-duplicates)
     name in `arrays` the extra per-batch numpy arrays `score` returns beside the columns;
-    the pipeline stores them for the join. Detectors must be picklable and
+    the pipeline stores them for the join. Arrays named in `internal` are handed only to
+    the detector's own `partial` (features it sampled while scoring) and never stored.
+    Detectors must be picklable and
     deterministic: the same texts give the same outputs in any process.
     """
 
     name: str = ""
     columns: tuple[Column, ...] = ()
     arrays: tuple[str, ...] = ()
+    internal: tuple[str, ...] = ()
 
     @abstractmethod
     def score(self, texts: Sequence[str]) -> Mapping[str, np.ndarray]:
@@ -65,7 +68,7 @@ class Detector(ABC):
 
     def validate_scores(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> None:
         """Fail loudly when `score` broke its own declaration (a bug, not bad input)."""
-        expected = {c.name for c in self.columns} | set(self.arrays)
+        expected = {c.name for c in self.columns} | set(self.arrays) | set(self.internal)
         if set(scores) != expected:
             raise RuntimeError(f"detector {self.name!r} returned {sorted(scores)}, declared {sorted(expected)}")
         for column in self.columns:

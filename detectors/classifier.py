@@ -1,20 +1,23 @@
 """Synthetic-text classifier: a calibrated probability that each document is machine-written.
 
-Features (chosen by measurement, see benchmarks/classifier_accuracy.py):
+Every feature reads the text after `detectors.layout` has normalised its line wraps.
+Features (chosen by measurement, see benchmarks/transfer.py):
 
 - hashed word 1-2 grams of the normalised words (`detectors.tokens`; no vocabulary to
   store, so the model is plain arrays), sublinear term frequency times IDF,
   L2-normalised: what a document says and how it phrases it;
-- about 70 style features that carry across generators and domains better than words:
-  function-word rates, punctuation rates, sentence and word length (mean and spread),
-  ASCII capitals and digits, line structure, lexical diversity and zlib (level 1)
-  compressibility; standardised. Word-based ones come from the batch's word hashes,
-  byte-based ones from one pass over the batch's UTF-8 bytes, so both are vectorised.
+- a dense block that carries across domains better than words: about 70 style features
+  (function-word rates, punctuation rates, sentence and word length and their spread,
+  ASCII capitals and digits, line structure, lexical diversity, zlib (level 1)
+  compressibility) and 10 lexical ones (`detectors.lexicon`: rarity against a pre-2022
+  frequency list, chat-model vocabulary, content-word recurrence); standardised.
+  Word-based ones come from the batch's word hashes, byte-based ones from one pass over
+  the batch's UTF-8 bytes, so both are vectorised.
 
-A logistic regression over both, then Platt scaling fitted on grouped out-of-fold scores
-with the two classes weighted equally, so `p_synthetic` is the posterior under equal
-priors: it does not assume the training set's share of machine text. Turning scores
-into a corpus-level share is the estimator's job, not this detector's.
+A logistic regression over both, then Platt scaling fitted on out-of-domain scores with
+the two classes weighted equally, so `p_synthetic` is the posterior under equal priors:
+it does not assume the training set's share of machine text. Turning scores into a
+corpus-level share is the estimator's job, not this detector's.
 
 The detector holds only numpy arrays and numbers (`ClassifierModel`); reading and
 writing model directories is `corpus_audit.model.store`'s job.
@@ -30,11 +33,19 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
+import xxhash
 from scipy.special import expit
 from sklearn.preprocessing import normalize as l2_normalize
 
 from detectors.base import Column, Detector
-from detectors.partials import Bundle, Histogram, Tally
+from detectors.layout import normalize_layout
+from detectors.lexicon import (
+    Lexicon,
+    default_lexicon,
+    lexical_feature_names,
+    lexical_features,
+)
+from detectors.partials import Bundle, Histogram, Sample, Tally
 from detectors.tokens import HashedWords, hash_words, splitmix64, word_hash
 
 FUNCTION_WORDS = ("the", "of", "and", "to", "a", "in", "is", "that", "it", "for", "was", "on", "with", "as", "be", "by",
@@ -43,8 +54,9 @@ FUNCTION_WORDS = ("the", "of", "and", "to", "a", "in", "is", "that", "it", "for"
                   "also", "however", "very", "just")
 PUNCTUATION = (",", ".", ";", ":", "!", "?", '"', "'", "(", "-", "\u2014", "\u2019", "\u201c")
 SCORE_BINS = 10_000  # the p_synthetic histogram the estimator works from (resolution 0.0001)
-_SENTENCE_MARKS = np.frombuffer(b".!?", np.uint8)
-_ASCII_SPACE = np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8)
+SHIFT_SAMPLE = 2000  # documents whose dense features the shift test compares with the calibration data
+_IS_SENTENCE_MARK = np.isin(np.arange(256), np.frombuffer(b".!?", np.uint8))  # byte -> bool tables
+_IS_ASCII_SPACE = np.isin(np.arange(256), np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8))
 _FUNCTION_INDEX = {w: i for i, w in enumerate(FUNCTION_WORDS)}
 _ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
 _ASCII_DIGITS = b"0123456789"
@@ -56,7 +68,8 @@ _FUNCTION_HASHES, _FUNCTION_ORDER = (lambda h: (h[np.argsort(h)], np.argsort(h))
 def style_feature_names() -> list[str]:
     return [*(f"fw_{w}" for w in FUNCTION_WORDS), *(f"punct_{ord(p):x}" for p in PUNCTUATION),
             "log_words", "word_len_mean", "word_len_sd", "sentence_bytes_mean", "sentence_bytes_sd", "upper_ratio",
-            "digit_ratio", "newline_ratio", "paragraphs_per_word", "type_token_ratio", "compression_ratio"]
+            "digit_ratio", "newline_ratio", "paragraphs_per_word", "type_token_ratio", "compression_ratio",
+            *lexical_feature_names()]
 
 
 def _segment_stats(lengths: np.ndarray, owner: np.ndarray, ndocs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +106,7 @@ def byte_features(texts: Sequence[str]) -> np.ndarray:
     after = np.r_[data[1:], np.uint8(32)] if data.size else data
     last = np.zeros(data.size, dtype=bool)
     last[start[1:][size > 0] - 1] = True
-    ends = np.flatnonzero(np.isin(data, _SENTENCE_MARKS) & (np.isin(after, _ASCII_SPACE) | last)) + 1
+    ends = np.flatnonzero(_IS_SENTENCE_MARK[data] & (_IS_ASCII_SPACE[after] | last)) + 1
     cuts = np.unique(np.concatenate([start, ends]))
     lengths = np.diff(cuts)
     segment_owner = np.searchsorted(start, cuts[:-1], side="right") - 1
@@ -107,29 +120,29 @@ def byte_features(texts: Sequence[str]) -> np.ndarray:
                             compression])
 
 
-def style_features(texts: Sequence[str], words: HashedWords) -> np.ndarray:
-    """The style profile of each text (rates, so length matters only through log_words).
+def style_features(texts: Sequence[str], words: HashedWords, lexicon: Lexicon) -> np.ndarray:
+    """The dense profile of each text (rates, so length matters only through log_words).
 
     Word-based features come vectorised from the batch's word hashes: function-word
     rates, word length mean and spread, type-token ratio (normalised words, so
-    punctuation is not part of a word).
+    punctuation is not part of a word), then the lexical features.
     """
     ndocs, document = len(texts), words.document
     n = np.maximum(words.counts, 1).astype(np.float64)
-    slot = np.searchsorted(_FUNCTION_HASHES, words.hashes)
-    slot = np.minimum(slot, len(_FUNCTION_HASHES) - 1)
+    slot = words.lookup(np.minimum(np.searchsorted(_FUNCTION_HASHES, words.distinct), len(_FUNCTION_HASHES) - 1))
     hit = _FUNCTION_HASHES[slot] == words.hashes
     cells = document[hit] * len(FUNCTION_WORDS) + _FUNCTION_ORDER[slot[hit]]
     function_rates = np.bincount(cells, minlength=ndocs * len(FUNCTION_WORDS)).reshape(ndocs, len(FUNCTION_WORDS)) / n[:, None]
     length_mean, length_sd = _segment_stats(words.lengths, document, ndocs)
     keys = splitmix64(words.hashes ^ splitmix64(document.astype(np.uint64)))
-    _, first = np.unique(keys, return_index=True)
-    ttr = np.bincount(document[first], minlength=ndocs) / n
+    _, where, uses = np.unique(keys, return_inverse=True, return_counts=True)
+    ttr = np.bincount(document, weights=1.0 / uses[where], minlength=ndocs) / n  # distinct words / words
     raw = byte_features(texts)
     punctuation, sentence, (upper, digit, newline, paragraph_breaks, compression) = (
         raw[:, :len(PUNCTUATION)], raw[:, len(PUNCTUATION):len(PUNCTUATION) + 2], raw[:, len(PUNCTUATION) + 2:].T)
     return np.column_stack([function_rates, punctuation, np.log1p(words.counts), length_mean, length_sd, sentence,
-                            upper, digit, newline, (paragraph_breaks + 1) / n, ttr, compression])
+                            upper, digit, newline, (paragraph_breaks + 1) / n, ttr, compression,
+                            lexical_features(words, uses[where] > 1, lexicon)])
 
 
 @dataclass
@@ -158,13 +171,15 @@ class ClassifierModel:
 class TextFeaturizer:
     """Texts -> the sparse feature matrix the classifier sees (word block | style block)."""
 
-    def __init__(self, word_features: int = 2**18) -> None:
+    def __init__(self, word_features: int = 2**18, lexicon: Lexicon | None = None) -> None:
         self.word_features = word_features
+        self.lexicon = lexicon or default_lexicon()
 
     def parts(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
-        """(counts of hashed word unigrams and bigrams, style features), one row per text."""
+        """(counts of hashed word unigrams and bigrams, dense features) of the layout-normalised texts."""
+        texts = [normalize_layout(t) for t in texts]
         words = hash_words(texts)
-        return self._counts(words, len(texts)), style_features(texts, words)
+        return self._counts(words, len(texts)), style_features(texts, words, self.lexicon)
 
     def _counts(self, words: HashedWords, ndocs: int) -> sp.csr_matrix:
         document = words.document
@@ -181,11 +196,6 @@ class TextFeaturizer:
         indptr = np.searchsorted(cells // self.word_features, np.arange(ndocs + 1))
         return sp.csr_matrix((counts, cells % self.word_features, indptr), shape=(ndocs, self.word_features))
 
-    def features(self, texts: Sequence[str], idf: np.ndarray, style_mean: np.ndarray, style_scale: np.ndarray,
-                 style_weight: float) -> sp.csr_matrix:
-        counts, styles = self.parts(texts)
-        return combine(sublinear(counts), styles, idf, style_mean, style_scale, style_weight)
-
 
 def sublinear(counts: sp.csr_matrix) -> sp.csr_matrix:
     """1 + log(tf) for the non-zero counts."""
@@ -194,12 +204,14 @@ def sublinear(counts: sp.csr_matrix) -> sp.csr_matrix:
     return counts
 
 
-def combine(tf: sp.csr_matrix, styles: np.ndarray, idf: np.ndarray, style_mean: np.ndarray, style_scale: np.ndarray,
-            style_weight: float) -> sp.csr_matrix:
-    """The classifier's input: L2-normalised TF-IDF words beside the weighted, standardised style block."""
+def combine(tf: sp.csr_matrix, standard: np.ndarray, idf: np.ndarray, style_weight: float) -> sp.csr_matrix:
+    """The classifier's input: L2-normalised TF-IDF words beside the weighted, standardised dense block."""
     words = l2_normalize(tf @ sp.diags(idf.astype(np.float32)))
-    style = ((styles - style_mean) / style_scale * style_weight).astype(np.float32)
-    return sp.hstack([words, sp.csr_matrix(style)], format="csr")
+    return sp.hstack([words, sp.csr_matrix((standard * style_weight).astype(np.float32))], format="csr")
+
+
+def _has_text(texts: Sequence[str]) -> np.ndarray:
+    return np.fromiter((bool(t.strip()) for t in texts), bool, len(texts))
 
 
 def platt(decision: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -211,6 +223,7 @@ class ClassifierDetector(Detector):
     """Gives each document `p_synthetic` from a trained `ClassifierModel`."""
 
     name = "classifier"
+    internal = ("dense",)
     columns = (Column("p_synthetic", pa.float32(), "calibrated probability that the text is machine-written (equal priors); "
                                                    "null for an empty or whitespace-only text, which holds no evidence"),)
 
@@ -222,30 +235,46 @@ class ClassifierDetector(Detector):
         return {"model": self.model.metadata.get("name"), "model_sha256": self.model.metadata.get("sha256")}
 
     def decision(self, texts: Sequence[str]) -> np.ndarray:
+        return self._decide(texts)[0]
+
+    def _decide(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The linear decision value of each text, and its standardised dense features."""
         m = self.model
         if not texts:
-            return np.empty(0, np.float64)
-        x = self.featurizer.features(texts, m.idf, m.style_mean, m.style_scale, m.style_weight)
-        return np.asarray(x @ m.coef, dtype=np.float64).ravel() + m.intercept
+            return np.empty(0, np.float64), np.empty((0, len(m.style_mean)), np.float32)
+        counts, styles = self.featurizer.parts(texts)
+        standard = (styles - m.style_mean) / m.style_scale
+        x = combine(sublinear(counts), standard, m.idf, m.style_weight)
+        return np.asarray(x @ m.coef, dtype=np.float64).ravel() + m.intercept, standard.astype(np.float32)
 
     def score(self, texts: Sequence[str]) -> Mapping[str, np.ndarray]:
         """`p_synthetic` per text; NaN for a text with nothing but whitespace (the model, never
-        trained on such texts, would call them machine-written and bias the estimate)."""
-        has_text = np.fromiter((bool(t.strip()) for t in texts), bool, len(texts))
+        trained on such texts, would call them machine-written and bias the estimate). The
+        texts' dense features go only to `partial`, which samples them for the shift test."""
+        has_text = _has_text(texts)
         p = np.full(len(texts), np.nan, dtype=np.float32)
-        p[has_text] = platt(self.decision([t for t, keep in zip(texts, has_text) if keep]), self.model.platt_a, self.model.platt_b)
-        return {"p_synthetic": p}
+        decision, dense = self._decide([t for t, keep in zip(texts, has_text) if keep])
+        p[has_text] = platt(decision, self.model.platt_a, self.model.platt_b)
+        return {"p_synthetic": p, "dense": dense}
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 1000) -> np.ndarray:
         """`p_synthetic` of any number of texts, scored batch by batch to bound memory."""
-        if not texts:
-            return np.empty(0, dtype=np.float32)
-        return np.concatenate([self.score(texts[i:i + batch_size])["p_synthetic"] for i in range(0, len(texts), batch_size)])
+        return self.scored(texts, batch_size)[0]
+
+    def scored(self, texts: Sequence[str], batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+        """`p_synthetic` of any number of texts, and the dense features of those with text."""
+        batches = [self.score(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
+        if not batches:
+            return np.empty(0, dtype=np.float32), np.empty((0, len(self.model.style_mean)), np.float32)
+        return np.concatenate([b["p_synthetic"] for b in batches]), np.vstack([b["dense"] for b in batches])
 
     def partial(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> Bundle:
         p = scores["p_synthetic"]
         known = p[~np.isnan(p)]
+        priorities = np.fromiter((xxhash.xxh64_intdigest(t.encode("utf-8", "surrogatepass")) for t, keep
+                                  in zip(texts, _has_text(texts)) if keep), np.uint64, len(known))
         return Bundle({"p_synthetic": Histogram(0.0, 1.0, SCORE_BINS).add(known),
+                       "feature_sample": Sample(SHIFT_SAMPLE).add(priorities, scores["dense"]),
                        "above_half": Tally().add("documents", len(known)).add("above", int((known > 0.5).sum()))
                                             .add("without_text", len(p) - len(known))})
 

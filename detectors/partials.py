@@ -232,12 +232,57 @@ class TypeCounts:
 
 
 @dataclass
+class Sample:
+    """A uniform sample of up to `size` rows of a float matrix, mergeable in any order.
+
+    Each row comes with a 64-bit priority (a hash of its document); the sample is the rows
+    of the lowest priorities, so merging two samples and keeping the lowest again gives the
+    sample of the union (bottom-k sampling), whatever the order of the batches.
+    """
+
+    size: int = 2000
+    priorities: np.ndarray = field(default=None)  # type: ignore[assignment]  # uint64, sorted
+    rows: np.ndarray = field(default=None)  # type: ignore[assignment]  # float32 (n, width)
+
+    def __post_init__(self) -> None:
+        if self.priorities is None:
+            self.priorities, self.rows = np.zeros(0, np.uint64), np.zeros((0, 0), np.float32)
+
+    def add(self, priorities: np.ndarray, rows: np.ndarray) -> Self:
+        """Offer a batch of rows; keep the `size` of lowest priority."""
+        if not len(rows):
+            return self
+        both_priorities = np.concatenate([self.priorities, np.asarray(priorities, np.uint64)])
+        width = rows.shape[1]
+        both_rows = np.vstack([self.rows.reshape(-1, width), np.asarray(rows, np.float32).reshape(-1, width)])
+        keep = np.argsort(both_priorities, kind="stable")[: self.size]
+        self.priorities, self.rows = both_priorities[keep], both_rows[keep]
+        return self
+
+    def merge(self, other: Self) -> Self:
+        if self.size != other.size:
+            raise ValueError("cannot merge samples of different sizes")
+        return type(self)(self.size, self.priorities.copy(), self.rows.copy()).add(other.priorities, other.rows)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"size": self.size, "width": int(self.rows.shape[1]), "priorities": _pack(self.priorities),
+                "rows": _pack(self.rows.astype(np.float32))}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        unpack = lambda key, dtype: np.frombuffer(base64.b64decode(state[key]), dtype).copy()  # noqa: E731
+        if not state["width"]:
+            return cls(state["size"])
+        return cls(state["size"], unpack("priorities", np.uint64), unpack("rows", np.float32).reshape(-1, state["width"]))
+
+
+@dataclass
 class Bundle:
     """Several named partials merged side by side (a detector's whole partial)."""
 
-    parts: dict[str, Histogram | Tally | TypeCounts]
+    parts: dict[str, Histogram | Tally | TypeCounts | Sample]
 
-    _types = {"histogram": Histogram, "tally": Tally, "type_counts": TypeCounts}
+    _types = {"histogram": Histogram, "tally": Tally, "type_counts": TypeCounts, "sample": Sample}
 
     def merge(self, other: Self) -> Self:
         if self.parts.keys() != other.parts.keys():
@@ -245,7 +290,7 @@ class Bundle:
         return type(self)({k: v.merge(other.parts[k]) for k, v in self.parts.items()})
 
     def to_state(self) -> dict[str, Any]:
-        kinds = {Histogram: "histogram", Tally: "tally", TypeCounts: "type_counts"}
+        kinds = {Histogram: "histogram", Tally: "tally", TypeCounts: "type_counts", Sample: "sample"}
         return {k: {"kind": kinds[type(v)], "state": v.to_state()} for k, v in self.parts.items()}
 
     @classmethod

@@ -53,6 +53,12 @@ class HashedWords:
     hashes: np.ndarray  # uint64, all documents' words concatenated
     counts: np.ndarray  # int64 per document
     lengths: np.ndarray  # int64 characters of each word
+    distinct: np.ndarray  # uint64, the batch's distinct word hashes: look-ups run once per distinct word
+    index: np.ndarray  # each word's position in `distinct`, so hashes == distinct[index]
+
+    def lookup(self, values_of_distinct: np.ndarray) -> np.ndarray:
+        """Per word, the value computed for its distinct word."""
+        return values_of_distinct[self.index]
 
     @property
     def document(self) -> np.ndarray:
@@ -71,9 +77,10 @@ def hash_words(texts: Sequence[str], seed: int = 0) -> HashedWords:
     uniques = encoded.dictionary.to_pylist()
     unique_hashes = np.fromiter((xxhash.xxh64_intdigest(u.encode("utf-8", "surrogatepass"), seed) for u in uniques),
                                 np.uint64, len(uniques))
-    hashes = unique_hashes[encoded.indices.to_numpy(zero_copy_only=False)]
+    index = encoded.indices.to_numpy(zero_copy_only=False)
     lengths = pc.utf8_length(kept).to_numpy(zero_copy_only=False).astype(np.int64)
-    return HashedWords(hashes, np.bincount(word_doc, minlength=len(texts)).astype(np.int64), lengths)
+    return HashedWords(unique_hashes[index], np.bincount(word_doc, minlength=len(texts)).astype(np.int64), lengths,
+                       unique_hashes, index)
 
 
 def word_hash(word: str, seed: int = 0) -> int:

@@ -15,9 +15,16 @@ import pytest
 from corpus_audit.errors import AuditError
 from corpus_audit.estimate.metrics import auroc, tpr_at_fpr
 from corpus_audit.model import store as model_store
-from corpus_audit.model.training import TrainingOptions, train
+from corpus_audit.model.training import TrainingOptions, balanced_weights, train
 from detectors.classifier import ClassifierDetector, style_feature_names, style_features
-from detectors.tokens import hash_words
+from detectors.layout import normalize_layout
+from detectors.lexicon import (
+    Lexicon,
+    default_lexicon,
+    lexical_feature_names,
+    lexical_features,
+)
+from detectors.tokens import hash_words, word_hash
 from tests.conftest import write_parquet
 
 PLAIN = ["river", "stone", "bread", "window", "garden", "letter", "winter", "market", "school", "road", "lamp", "field"]
@@ -48,18 +55,60 @@ def test_metrics_by_hand():
 
 def test_style_features_by_hand():
     text = "The the THE of."  # 4 words, 15 characters
-    row = dict(zip(style_feature_names(), style_features([text], hash_words([text]))[0]))
+    row = dict(zip(style_feature_names(), style_features([text], hash_words([text]), default_lexicon())[0]))
     assert row["fw_the"] == 0.75 and row["fw_of"] == 0.25
     assert row["word_len_mean"] == pytest.approx(2.75)
     assert row["upper_ratio"] == pytest.approx(4 / 15) and row["punct_2e"] == pytest.approx(1 / 15)
     assert row["type_token_ratio"] == pytest.approx(0.5)
     text = "One. Two two! Three three three?\n\nFour"  # sentences of 4, 9, 19 and 6 bytes; 7 words
-    row = dict(zip(style_feature_names(), style_features([text], hash_words([text]))[0]))
+    row = dict(zip(style_feature_names(), style_features([text], hash_words([text]), default_lexicon())[0]))
     assert row["sentence_bytes_mean"] == pytest.approx(9.5)
     assert row["sentence_bytes_sd"] == pytest.approx(np.std([4, 9, 19, 6]))
     assert row["newline_ratio"] == pytest.approx(2 / 38) and row["paragraphs_per_word"] == pytest.approx(2 / 7)
     assert row["punct_21"] == pytest.approx(1 / 38)
-    assert np.isfinite(style_features(["", "x"], hash_words(["", "x"]))).all()
+    assert np.isfinite(style_features(["", "x"], hash_words(["", "x"]), default_lexicon())).all()
+
+
+def test_layout_normalisation_joins_wrapped_lines_and_keeps_paragraphs():
+    wrapped = "A line that was\nhard wrapped  here,\r\nand here.\n\n\n  Next\tparagraph \n"
+    assert normalize_layout(wrapped) == "A line that was hard wrapped here, and here.\n\nNext paragraph"
+    assert normalize_layout("  plain text ") == "plain text"
+    assert normalize_layout("- one\n- two") == "- one - two"  # a wrapped list reads as one line too
+
+
+def test_lexical_features_by_hand():
+    """A lexicon of three words with made-up frequencies, and one chat word."""
+    hashes = np.array(sorted(word_hash(w) for w in ("the", "cat", "delve")), np.uint64)
+    zipf = {word_hash("the"): 7.0, word_hash("cat"): 4.0, word_hash("delve"): 2.5}
+    vocabulary = tuple(np.array(sorted(word_hash(w) for w in group), np.uint64)
+                       for group in (["moreover"], ["delve"], ["tapestry"]))
+    lexicon = Lexicon(hashes, np.array([zipf[h] for h in hashes.tolist()], np.float32), vocabulary, "test")
+    text = "The cat, the cat: delve zzyzx"  # zipf 7, 4, 7, 4, 2.5, 0 (unlisted)
+    words = hash_words([text])
+    repeats = np.array([True, True, True, True, False, False])
+    row = dict(zip(lexical_feature_names(), lexical_features(words, repeats, lexicon)[0]))
+    values = np.array([7, 4, 7, 4, 2.5, 0])
+    assert row["zipf_mean"] == pytest.approx(values.mean()) and row["zipf_sd"] == pytest.approx(values.std())
+    assert row["share_unlisted"] == pytest.approx(1 / 6) and row["share_rare"] == pytest.approx(1 / 6)
+    assert row["share_uncommon"] == pytest.approx(2 / 6) and row["share_very_common"] == pytest.approx(2 / 6)
+    assert row["chat_verbs_per_100"] == pytest.approx(100 / 6) and row["chat_transitions_per_100"] == 0
+    assert row["content_repeat_share"] == pytest.approx(2 / 4)  # content words: cat, cat, delve, zzyzx
+
+
+def test_packaged_lexicon_knows_common_and_chat_words():
+    lexicon = default_lexicon()
+    the, delve, nonsense = lexicon.frequency(np.array([word_hash(w) for w in ("the", "delve", "qzxqzxq")], np.uint64))
+    assert the > 7 and 2 < delve < 5 and nonsense == 0
+    assert lexicon.frequency(np.array([word_hash("también")], np.uint64))[0] > 4  # Spanish is listed too
+
+
+def test_balanced_weights_give_each_class_half_and_each_domain_its_share():
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    domains = np.array(["a", "a", "b", "a", "b", "b", "b", "b"])
+    weights = balanced_weights(labels, domains)
+    assert weights[labels == 0].sum() == pytest.approx(4) and weights[labels == 1].sum() == pytest.approx(4)
+    assert weights[0] + weights[1] == pytest.approx(weights[2])  # domain a's two humans weigh what b's one does
+    assert weights[3] == pytest.approx(weights[4:].sum())
 
 
 def test_train_separates_and_scores_stay_the_same_after_saving(tmp_path):
@@ -67,7 +116,7 @@ def test_train_separates_and_scores_stay_the_same_after_saving(tmp_path):
     result = train(texts, labels, groups, TrainingOptions(folds=4))
     assert result.metrics["grouped_cv"]["auroc"] > 0.95
     assert len(result.cv_human) == 100 and len(result.cv_synthetic) == 100
-    model_store.save(tmp_path / "m", result.model, result.cv_human, result.cv_synthetic)
+    model_store.save(tmp_path / "m", result.model, result.bank)
     stored = model_store.load(tmp_path / "m")
     new_texts, new_labels, _ = labelled(100, seed=2)
     before = ClassifierDetector(result.model).score(new_texts)["p_synthetic"]
@@ -81,7 +130,7 @@ def test_same_seed_gives_the_same_model_bytes(tmp_path):
     texts, labels, groups = labelled(80, seed=3)
     for name in ("a", "b"):
         result = train(texts, labels, groups, TrainingOptions(folds=3, seed=7))
-        model_store.save(tmp_path / name, result.model, result.cv_human, result.cv_synthetic)
+        model_store.save(tmp_path / name, result.model, result.bank)
     for name in model_store.FILES:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
@@ -101,7 +150,7 @@ def test_too_little_or_one_sided_data_is_refused(labels, message):
 def model_dir(tmp_path):
     texts, labels, groups = labelled(60, seed=4)
     result = train(texts, labels, groups, TrainingOptions(folds=3))
-    model_store.save(tmp_path / "good", result.model, result.cv_human, result.cv_synthetic)
+    model_store.save(tmp_path / "good", result.model, result.bank)
     return tmp_path / "good"
 
 
@@ -153,11 +202,14 @@ def test_hostile_model_directories_are_refused_without_running_anything(model_di
 def test_shipped_default_model_loads_and_states_its_provenance():
     stored = model_store.load()
     meta = stored.model.metadata
-    assert meta["name"] == "default-reference-v1"
-    assert set(meta["provenance"]["generators"]) >= {"human", "gpt2-xl", "gpt-4"}
-    assert "leave_one_generator_out" in meta["provenance"]["holdout"]
-    assert (model_store.default_model_path() / "weights.npz").stat().st_size < 20_000_000
-    assert len(stored.cv_human) > 100 and len(stored.cv_synthetic) > 100
+    assert meta["name"] == "default-v2"
+    assert set(meta["provenance"]["generators"]) >= {"human", "gpt2-xl", "gpt-4o", "claude-3-opus", "llama-3-70b"}
+    assert set(meta["provenance"]["domains"]) >= {"news", "student_essay", "spanish", "TechnicalWriting"}
+    assert meta["transfer"]["leave_one_domain_out"]["worst"]["auroc"] <= meta["transfer"]["leave_one_domain_out"]["mean"]
+    size = sum(f.stat().st_size for f in model_store.default_model_path().iterdir())
+    assert size < 50_000_000  # the issue's cap on the model directory
+    assert len(stored.cv_human) > 1000 and len(stored.cv_synthetic) > 1000
+    assert len(stored.bank.domains) == len(meta["provenance"]["domains"])
 
 
 def test_train_and_evaluate_commands(tmp_path):

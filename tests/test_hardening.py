@@ -299,10 +299,17 @@ def test_an_npz_declaring_a_huge_array_is_refused_before_allocating_it(model_cop
     assert peak < 64 * 2**20
 
 
+def _bank_arrays(directory) -> dict[str, np.ndarray]:
+    with np.load(directory / "cv_scores.npz", allow_pickle=False) as arrays:  # the project's own file
+        return dict(arrays)
+
+
 def test_an_npz_shorter_than_its_header_says_is_refused(model_copy):
     directory, rewrite = model_copy
-    rewrite(cv_scores=npz(human=("<f8", (100,), b"\0" * 80), synthetic=("<f8", (100,), b"\0" * 800)))
-    with pytest.raises(AuditError, match="cv_scores.npz:human is shorter than its header says"):
+    arrays = {k: ("<f8" if v.dtype == np.float64 else "<f4", v.shape, v.tobytes()) for k, v in _bank_arrays(directory).items()}
+    arrays["seen"] = ("<f8", arrays["seen"][1], arrays["seen"][2][:80])
+    rewrite(cv_scores=npz(**arrays))
+    with pytest.raises(AuditError, match="cv_scores.npz:seen is shorter than its header says"):
         model_store.load(directory)
 
 
@@ -333,6 +340,8 @@ def _set(path: str, value):
     ("numbers.intercept", 1e300, "numbers.intercept = 1e[+]300 is outside"),
     ("sha256", None, "no sha256"),
     ("metadata", ["a", "list"], "metadata must be an object"),
+    ("calibration_domains", "news", "calibration_domains must be a list of 1 to 1000 names"),
+    ("metadata.lexicon_sha256", "0" * 64, "trained with another word-frequency list"),
 ])
 def test_model_numbers_must_be_finite_and_in_range(model_copy, path, value, message):
     directory, rewrite = model_copy
@@ -349,20 +358,41 @@ def test_a_number_too_large_for_a_float_is_refused(model_copy):
         model_store.load(directory)
 
 
-@pytest.mark.parametrize("human, message", [
-    (np.zeros(0), r"cv_scores.npz:human is float64 of shape \(0,\), expected .* 20 <= n"),
-    (np.full(5, 0.5), r"shape \(5,\)"),
-    (np.r_[np.full(30, 0.5), 1.5], r"cv_scores.npz:human holds scores outside \[0, 1\]"),
-    (np.r_[np.full(30, 0.5), -0.1], r"outside \[0, 1\]"),
-    (np.r_[np.full(30, 0.5), np.nan], "cv_scores.npz:human must be a finite 1-D float array"),
-    (np.full(30, 0.5).astype(">f8"), "is >f8 of shape"),
-    (np.full((30, 2), 0.5), r"shape \(30, 2\)"),
-    (np.arange(30), "is int64 of shape"),
+@pytest.mark.parametrize("change, message", [
+    (lambda seen: seen[:0], r"cv_scores.npz:seen is float64 of shape \(0,\), expected .* 40 <= n"),
+    (lambda seen: seen[:5], r"shape \(5,\)"),
+    (lambda seen: seen[:-1], "cv_scores.npz arrays disagree in length"),
+    (lambda seen: np.r_[seen[:-1], 1.5], r"cv_scores.npz:seen holds scores outside \[0, 1\]"),
+    (lambda seen: np.r_[seen[:-1], -0.1], r"outside \[0, 1\]"),
+    (lambda seen: np.r_[seen[:-1], np.nan], "cv_scores.npz:seen must be a finite 1-D float array"),
+    (lambda seen: seen.astype(">f8"), "is >f8 of shape"),
+    (lambda seen: np.column_stack([seen, seen]), r"shape \(\d+, 2\)"),
+    (lambda seen: np.arange(len(seen)), "is int64 of shape"),
 ])
-def test_calibration_scores_must_be_probabilities_enough_of_them(model_copy, human, message):
+def test_calibration_scores_must_be_probabilities_enough_of_them(model_copy, change, message):
     directory, rewrite = model_copy
+    arrays = _bank_arrays(directory)
+    arrays["seen"] = change(arrays["seen"])
     buffer = io.BytesIO()
-    np.savez(buffer, human=human, synthetic=np.full(30, 0.7))
+    np.savez(buffer, **arrays)
+    rewrite(cv_scores=buffer.getvalue())
+    with pytest.raises(AuditError, match=message):
+        model_store.load(directory)
+
+
+@pytest.mark.parametrize("key, change, message", [
+    ("label", lambda a: np.r_[a[:-1], 2.0], "cv_scores.npz:label must hold only 0 and 1"),
+    ("domain", lambda a: np.r_[a[:-1], 1e6], "cv_scores.npz:domain must hold domain numbers below"),
+    ("sample_domain", lambda a: np.r_[a[:-1], -1.0], "cv_scores.npz:sample_domain must hold domain numbers"),
+    ("sample", lambda a: a[:-1], "cv_scores.npz arrays disagree in length"),
+    ("label", lambda a: np.ones_like(a), "fewer than 20 calibration scores of a class"),
+])
+def test_the_calibration_bank_must_be_consistent(model_copy, key, change, message):
+    directory, rewrite = model_copy
+    arrays = _bank_arrays(directory)
+    arrays[key] = change(arrays[key])
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
     rewrite(cv_scores=buffer.getvalue())
     with pytest.raises(AuditError, match=message):
         model_store.load(directory)
@@ -472,7 +502,7 @@ def test_rerunning_the_cli_into_a_finished_audit_says_what_to_pass(tmp_path, sha
 
 def test_train_writes_only_into_a_new_empty_or_model_directory(tmp_path, victim):
     stored = model_store.load()
-    save = lambda directory: model_store.save(directory, stored.model, stored.cv_human, stored.cv_synthetic)  # noqa: E731
+    save = lambda directory: model_store.save(directory, stored.model, stored.bank)  # noqa: E731
     before = snapshot(victim)
     (victim / "model.json").write_text('{"my": "own model.json"}')
     (tmp_path / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)

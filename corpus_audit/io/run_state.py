@@ -100,10 +100,6 @@ class RunState:
         return join_file(self.out, detector, part)
 
 
-def join_file(self, detector: str, part: str) -> Path:
-        return join_file(self.out, detector, part)
-
-
 def join_file(out: Path, detector: str, part: str) -> Path:
     """Where a detector's join arrays for one documents part are kept."""
     return out / "join" / detector / f"{Path(part).stem}.npz"

@@ -2,7 +2,8 @@
 
 A model directory holds exactly three files: `model.json` (format, numbers, metadata, and
 the SHA-256 of the two array files), `weights.npz` and `cv_scores.npz` (numpy arrays,
-parsed from their headers, never unpickled). Loading refuses any other file (a pickle, a
+parsed from their headers, never unpickled; `cv_scores.npz` is the calibration bank,
+`corpus_audit.model.bank`). Loading refuses any other file (a pickle, a
 joblib dump, a script), a link, FIFO or device, a file over its size cap, an unknown
 format or array name, an array whose declared type or shape is wrong, a number that is
 not finite or out of range, and a checksum that does not match: a model from a stranger
@@ -28,34 +29,46 @@ import numpy as np
 
 from corpus_audit.errors import AuditError
 from corpus_audit.io import atomic
+from corpus_audit.model.bank import CalibrationBank
 from detectors.classifier import ClassifierModel, style_feature_names
+from detectors.lexicon import default_lexicon
 
 FORMAT = "corpus-audit-classifier"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: layout-normalised text and lexical features (detectors.lexicon)
 FILES = {"model.json", "weights.npz", "cv_scores.npz"}
 MAX_BYTES = {"model.json": 2**20, "weights.npz": 256 * 2**20, "cv_scores.npz": 64 * 2**20}  # size cap of each file
 NUMBER_RANGES = {"word_features": (1, 2**24), "style_weight": (0, 1e6), "intercept": (-1e6, 1e6),
                  "platt_a": (-1e6, 1e6), "platt_b": (-1e6, 1e6)}
 MIN_CALIBRATION_SCORES = 20  # the fewest cross-validated scores per class an estimate can be calibrated on
 FLOATS = (np.dtype("<f4"), np.dtype("<f8"))
-_CV = ("human", "synthetic")
+_PER_TEXT = ("label", "domain", "seen", "unseen")
+_PER_SAMPLE = ("sample_label", "sample_domain")
+MAX_DOMAINS = 1000
 
 
 @dataclass
 class StoredModel:
-    """A classifier with its cross-validated scores (what the estimator calibrates on)."""
+    """A classifier with its calibration bank (what the estimator calibrates on)."""
 
     model: ClassifierModel
-    cv_human: np.ndarray
-    cv_synthetic: np.ndarray
+    bank: CalibrationBank
     path: str
+
+    @property
+    def cv_human(self) -> np.ndarray:
+        """The human texts' out-of-domain scores: the calibration that assumes least about a corpus."""
+        return self.bank.scores(0)
+
+    @property
+    def cv_synthetic(self) -> np.ndarray:
+        return self.bank.scores(1)
 
 
 def default_model_path() -> Path:
     return Path(str(resources.files("corpus_audit.model") / "default"))
 
 
-def save(directory: Path, model: ClassifierModel, cv_human: np.ndarray, cv_synthetic: np.ndarray) -> None:
+def save(directory: Path, model: ClassifierModel, bank: CalibrationBank) -> None:
     """Write a model directory (deterministic bytes for the same model): a new or empty directory,
     or one holding a model of this format, which is replaced; anything else is refused untouched."""
     if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
@@ -66,12 +79,13 @@ def save(directory: Path, model: ClassifierModel, cv_human: np.ndarray, cv_synth
                          "nothing here was changed")
     directory.mkdir(parents=True, exist_ok=True)
     weights = atomic.npz_bytes(model.arrays())
-    cv = atomic.npz_bytes({"human": cv_human.astype(np.float64), "synthetic": cv_synthetic.astype(np.float64)})
+    cv = atomic.npz_bytes({**{k: getattr(bank, k).astype(np.float64) for k in (*_PER_TEXT, *_PER_SAMPLE)},
+                           "sample": bank.sample.astype(np.float32).ravel()})
     atomic.write_bytes(directory / "weights.npz", weights)
     atomic.write_bytes(directory / "cv_scores.npz", cv)
     atomic.write_json(directory / "model.json", {
         "format": FORMAT, "format_version": FORMAT_VERSION, "numbers": model.numbers(),
-        "style_features": style_feature_names(), "metadata": model.metadata,
+        "style_features": style_feature_names(), "metadata": model.metadata, "calibration_domains": list(bank.domains),
         "sha256": {"weights.npz": hashlib.sha256(weights).hexdigest(), "cv_scores.npz": hashlib.sha256(cv).hexdigest()},
     })
 
@@ -120,7 +134,8 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise _refuse(directory, f"model.json is not JSON ({err})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise _refuse(directory, f"not a {FORMAT} model of version {FORMAT_VERSION}")
+        raise _refuse(directory, f"not a {FORMAT} model of version {FORMAT_VERSION} (a model made by an earlier "
+                                 "corpus-audit must be made again with corpus-audit train)")
     numbers, digests = meta.get("numbers"), meta.get("sha256")
     if not isinstance(numbers, dict) or not all(_is_number(numbers.get(k)) for k in NUMBER_RANGES):
         raise _refuse(directory, "model.json numbers are missing or not numbers")
@@ -133,6 +148,9 @@ def _read_meta(directory: Path) -> dict[str, Any]:
         raise _refuse(directory, "model.json has no sha256 of weights.npz and cv_scores.npz")
     if not isinstance(meta.get("metadata", {}), dict):
         raise _refuse(directory, "model.json metadata must be an object")
+    if meta.get("metadata", {}).get("lexicon_sha256") != default_lexicon().sha256:
+        raise _refuse(directory, "it was trained with another word-frequency list than this corpus-audit's; "
+                                 "make it again with corpus-audit train")
     return meta
 
 
@@ -200,19 +218,43 @@ def load(path: Path | None = None) -> StoredModel:
     word_features, styles = int(numbers["word_features"]), len(style_feature_names())
     shapes = {"idf": word_features, "style_mean": styles, "style_scale": styles, "coef": word_features + styles}
     weights = _arrays(directory, "weights.npz", {k: (n, n) for k, n in shapes.items()}, digests["weights.npz"])
-    cv = _arrays(directory, "cv_scores.npz", {k: (MIN_CALIBRATION_SCORES, MAX_BYTES["cv_scores.npz"] // 4) for k in _CV},
+    limit = MAX_BYTES["cv_scores.npz"] // 4
+    cv = _arrays(directory, "cv_scores.npz", {**{k: (2 * MIN_CALIBRATION_SCORES, limit) for k in _PER_TEXT},
+                                              **{k: (1, limit) for k in _PER_SAMPLE}, "sample": (styles, limit)},
                  digests["cv_scores.npz"])
     if (weights["idf"] < 0).any() or (weights["style_scale"] <= 0).any():
         raise _refuse(directory, "weights.npz: idf must be >= 0 and style_scale > 0")
-    for key, scores in cv.items():
-        if ((scores < 0) | (scores > 1)).any():
-            raise _refuse(directory, f"cv_scores.npz:{key} holds scores outside [0, 1]")
+    bank = _bank(directory, meta, cv, styles)
     metadata: dict[str, Any] = dict(meta.get("metadata") or {})
     metadata["sha256"] = digests["weights.npz"]
     model = ClassifierModel(word_features, weights["idf"], weights["style_mean"], weights["style_scale"],
                             float(numbers["style_weight"]), weights["coef"], float(numbers["intercept"]),
                             float(numbers["platt_a"]), float(numbers["platt_b"]), metadata)
-    return StoredModel(model, cv["human"], cv["synthetic"], str(directory))
+    return StoredModel(model, bank, str(directory))
+
+
+def _bank(directory: Path, meta: dict[str, Any], cv: dict[str, np.ndarray], styles: int) -> CalibrationBank:
+    """The calibration bank, checked: equal lengths, labels 0/1, domain indices in range, scores in [0, 1]."""
+    domains = meta.get("calibration_domains")
+    if not isinstance(domains, list) or not 0 < len(domains) <= MAX_DOMAINS or not all(isinstance(d, str) for d in domains):
+        raise _refuse(directory, f"model.json calibration_domains must be a list of 1 to {MAX_DOMAINS} names")
+    if len({len(cv[k]) for k in _PER_TEXT}) > 1 or len({len(cv[k]) for k in _PER_SAMPLE}) > 1 \
+            or len(cv["sample"]) != len(cv["sample_label"]) * styles:
+        raise _refuse(directory, "cv_scores.npz arrays disagree in length")
+    for key in ("label", "sample_label"):
+        if not np.isin(cv[key], (0, 1)).all():
+            raise _refuse(directory, f"cv_scores.npz:{key} must hold only 0 and 1")
+    for key in ("domain", "sample_domain"):
+        if not (np.isin(cv[key], np.arange(len(domains)))).all():
+            raise _refuse(directory, f"cv_scores.npz:{key} must hold domain numbers below {len(domains)}")
+    for key in ("seen", "unseen"):
+        if ((cv[key] < 0) | (cv[key] > 1)).any():
+            raise _refuse(directory, f"cv_scores.npz:{key} holds scores outside [0, 1]")
+    if min((cv["label"] == 0).sum(), (cv["label"] == 1).sum()) < MIN_CALIBRATION_SCORES:
+        raise _refuse(directory, f"cv_scores.npz has fewer than {MIN_CALIBRATION_SCORES} calibration scores of a class")
+    return CalibrationBank(tuple(domains), cv["label"].astype(np.int8), cv["domain"].astype(np.int32), cv["seen"],
+                           cv["unseen"], cv["sample"].astype(np.float32).reshape(-1, styles),
+                           cv["sample_label"].astype(np.int8), cv["sample_domain"].astype(np.int32))
 
 
 def describe(stored: StoredModel) -> dict[str, Any]:
@@ -221,4 +263,4 @@ def describe(stored: StoredModel) -> dict[str, Any]:
     return {"name": meta.get("name"), "path": stored.path, "sha256": meta.get("sha256"),
             "format": f"{FORMAT} v{FORMAT_VERSION}", "corpus_audit_version": meta.get("versions", {}).get("corpus_audit"),
             "training_documents": meta.get("training_documents"), "provenance": meta.get("provenance"),
-            "metrics": meta.get("metrics"), "probability": meta.get("probability")}
+            "metrics": meta.get("metrics"), "probability": meta.get("probability"), "transfer": meta.get("transfer")}

@@ -28,7 +28,8 @@ from corpus_audit.dedup.near_duplicates import (
 )
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.estimate.composition import composition
-from corpus_audit.estimate.estimation import Calibration, estimate, occurrence_interval
+from corpus_audit.estimate.estimation import occurrence_interval
+from corpus_audit.estimate.honest import Choice, honest_estimate
 from corpus_audit.estimate.quantify import ScoreSet
 from corpus_audit.io import atomic
 from corpus_audit.io.out_dir import JOIN_WORK, check_location
@@ -37,13 +38,14 @@ from corpus_audit.io.readers import (
     Shard,
     ShardReader,
     group_shards,
-    read_texts,
 )
 from corpus_audit.io.run_state import RunState, ShardResult
 from corpus_audit.io.sources import Source, resolve_sources
 from corpus_audit.model import store as model_store
 from corpus_audit.model.store import StoredModel
 from corpus_audit.pipeline.assemble import audit_warnings, input_section, merge_partials
+from corpus_audit.pipeline.calibration import choose_calibration
+from corpus_audit.pipeline.references import read_references
 from corpus_audit.report import gating
 from corpus_audit.report.render import write_reports
 from corpus_audit.scan.engines import Engine, LocalEngine
@@ -65,12 +67,13 @@ class Scan:
         self.config = config
         self.sources = sources  # already resolved (an in-memory corpus); else from config.inputs
         self.model: StoredModel | None = None
-        self.references = self._read_references()
+        self.references = read_references(config, sources)
         if detectors is None:
             self.model = model_store.load(None if config.model is None else Path(config.model))
             detectors = [*default_detectors(config.near_dup_threshold), ClassifierDetector(self.model.model)]
-            if self.references is not None:
-                detectors.append(WordOccurrenceDetector.fit(*self.references, seed=config.seed))
+            if self.references is not None and self.references.synthetic is not None:
+                detectors.append(WordOccurrenceDetector.fit(self.references.human, self.references.synthetic,
+                                                            seed=config.seed))
         self.detectors = list(detectors)
         self.progress = progress or Silent()
         self.columns = ColumnSpec(config.text_column, config.id_column, config.by)
@@ -185,7 +188,7 @@ class Scan:
     def shard_failed(self, shard: Shard, err: SourceError) -> None:
         self._source_failed(shard, err)
 
-    def _strata(self, calibration: Calibration, engine: Engine) -> list[dict[str, Any]]:
+    def _strata(self, choice: Choice, engine: Engine) -> list[dict[str, Any]]:
         """The estimate per --by value (independent bootstraps: run by the engine's workers)."""
         merged: dict[str, Histogram] = {}
         for i in sorted(self.results):
@@ -194,53 +197,29 @@ class Scan:
                 merged[value] = histogram if value not in merged else merged[value].merge(histogram)
         check_strata(len(merged), self.config.by)
         ordered = sorted(merged.items(), key=lambda kv: (-kv[1].count, kv[0]))
-        results = engine.map(partial(estimate, calibration=calibration, seed=self.config.seed),
+        results = engine.map(partial(honest_estimate, choice=choice, seed=self.config.seed),
                              [ScoreSet.from_histogram(histogram.counts) for _, histogram in ordered])
         return [{"value": value, "documents": histogram.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high")},
                  "warnings": result["warnings"]} for (value, histogram), result in zip(ordered, results)]
 
-    def _read_references(self) -> tuple[list[str], list[str]] | None:
-        """The --reference-human and --reference-synthetic texts (truncated like the corpus's), if given."""
-        if self.config.reference_human is None:
-            return None
-        sets = []
-        for option, path in (("--reference-human", self.config.reference_human),
-                             ("--reference-synthetic", self.config.reference_synthetic)):
-            try:
-                texts, _ = read_texts([path], ColumnSpec(text=self.config.text_column))
-            except AuditError as err:
-                raise AuditError(f"{option} {err}") from err
-            if len(texts) < 20:
-                raise AuditError(f"{option} {path}: {len(texts)} texts; calibration needs at least 20")
-            sets.append([t[: self.config.max_doc_chars] for t in texts])
-        return sets[0], sets[1]
-
-    def _calibration(self) -> Calibration:
-        """The model's cross-validated scores, or the reference sets scored by the model."""
-        model = self.model
-        if self.references is None:
-            return Calibration(ScoreSet.from_scores(model.cv_human), ScoreSet.from_scores(model.cv_synthetic),
-                               f"cross-validated scores of model {model.model.metadata.get('name')!r} on its own "
-                               "training data (in-domain only for corpora like that data)")
-        detector = ClassifierDetector(model.model)
-        sets = [detector.probabilities(texts) for texts in self.references]
-        return Calibration(ScoreSet.from_scores(sets[0]), ScoreSet.from_scores(sets[1]),
-                           f"reference sets {self.config.reference_human} ({len(sets[0]):,} human) and "
-                           f"{self.config.reference_synthetic} ({len(sets[1]):,} synthetic), scored by the model")
-
     def _estimate(self, audit: dict[str, Any], engine: Engine) -> None:
-        calibration = self.calibration = self._calibration()
-        scores = ScoreSet.from_histogram(self.merged["classifier"].parts["p_synthetic"].counts)
+        classifier = self.merged["classifier"]
+        scores = ScoreSet.from_histogram(classifier.parts["p_synthetic"].counts)
+        choice = choose_calibration(self.model, scores, classifier.parts["feature_sample"].rows, self.references,
+                                    self.config.seed)
+        if self.references is not None and self.references.dated:
+            audit["human_before"] = self.references.dated
+        calibration = self.calibration = choice.calibration
         independent = None
         if "occurrence" in self.merged:
             independent = {"occurrence_mle": occurrence_interval(self.merged["occurrence"], seed=self.config.seed)}
-        audit["synthetic_fraction"] = estimate(scores, calibration, seed=self.config.seed, independent=independent)
+        audit["synthetic_fraction"] = honest_estimate(scores, choice, seed=self.config.seed, independent=independent)
         audit["synthetic_fraction"]["score_histograms"] = {
             "bins": CHART_BINS, **{name: np.histogram(s.values, CHART_BINS, (0.0, 1.0), weights=s.weights)[0].tolist()
                                    for name, s in (("corpus", scores), ("human", calibration.human),
                                                    ("synthetic", calibration.synthetic))}}
         if self.config.by is not None:
-            audit["strata"] = self._strata(calibration, engine)
+            audit["strata"] = self._strata(choice, engine)
 
     def _project(self, audit: dict[str, Any]) -> dict[str, Any]:
         """The collapse projection on this corpus's spectrum, with its estimated synthetic fraction."""

@@ -3,6 +3,10 @@
 METRIC is one of `METRICS`; OP is one of >, >=, <, <=, ==, !=; VALUE is a number from 0
 to 1 (every metric but `risk` is a fraction; a trailing % divides by 100) or, for `risk`,
 a grade, compared in the order low < moderate < high < critical.
+
+A rule on the synthetic fraction of a *shifted* audit (the corpus is unlike the data the
+estimate was calibrated on) is judged on the whole interval: it breaks when any value in
+the interval would break it, so an estimate that cannot be trusted fails closed.
 """
 
 from __future__ import annotations
@@ -61,6 +65,20 @@ class Rule:
             return _OPS[self.op](GRADES.index(actual), GRADES.index(str(self.value))), actual
         return _OPS[self.op](float(actual), float(self.value)), actual
 
+    def could_break(self, low: float, high: float) -> bool:
+        """Whether some value in [low, high] breaks the rule."""
+        value = float(self.value)
+        return {">": high > value, ">=": high >= value, "<": low < value, "<=": low <= value,
+                "==": low <= value <= high, "!=": not low == high == value}[self.op]
+
+
+def _shifted_interval(rule: Rule, audit: dict[str, Any]) -> tuple[float, float] | None:
+    """The interval a rule on the estimate is judged on, when the audit's calibration is shifted."""
+    fraction = audit.get("synthetic_fraction") or {}
+    if rule.metric == "synthetic_fraction" and fraction.get("state") == "shifted":
+        return float(fraction["ci_low"]), float(fraction["ci_high"])
+    return None
+
 
 def parse_rule(text: str) -> Rule:
     """`METRIC OP VALUE`, read left to right in one pass (no backtracking), at most MAX_RULE_CHARS long."""
@@ -95,5 +113,11 @@ def evaluate(rules: list[Rule], audit: dict[str, Any]) -> list[dict[str, Any]]:
     results = []
     for rule in rules:
         broken, actual = rule.check(audit)
-        results.append({"rule": rule.text, "metric": rule.metric, "value": actual, "broken": broken})
+        result = {"rule": rule.text, "metric": rule.metric, "value": actual, "broken": broken}
+        interval = _shifted_interval(rule, audit)
+        if interval is not None:
+            result["broken"] = rule.could_break(*interval)
+            result["judged_on"] = (f"its whole 95% interval [{interval[0]:.1%}, {interval[1]:.1%}]: the corpus is unlike "
+                                   "the data the estimate was calibrated on, so the rule fails if it could be broken")
+        results.append(result)
     return results

@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from corpus_audit.collapse.projection import RISK_TEXT
 from corpus_audit.io import atomic
 from corpus_audit.report import charts
-from corpus_audit.report.summary import printable
+from corpus_audit.report.summary import printable, state_in_words
 
 
 def _inert(value: Any) -> str:
@@ -78,7 +78,8 @@ def _charts(audit: dict[str, Any]) -> dict[str, str]:
 def render_html(audit: dict[str, Any]) -> str:
     context = {key: audit.get(key) for key in ("tool", "input", "config", "strata", "model", "gate")}
     context["warnings"] = audit.get("warnings") or []  # absent from audits made before it was added
-    context.update(sf=audit.get("synthetic_fraction"), nd=audit.get("near_duplicates"), rep=audit.get("repetition"),
+    context.update(state=state_in_words(audit["synthetic_fraction"]) if audit.get("synthetic_fraction") else None,
+                   sf=audit.get("synthetic_fraction"), nd=audit.get("near_duplicates"), rep=audit.get("repetition"),
                    cp=audit.get("collapse_projection"), charts=_charts(audit), risk_rule=RISK_TEXT)
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -100,6 +101,7 @@ def render_markdown(audit: dict[str, Any]) -> str:
     if sf:
         lines.append(f"- **Synthetic fraction: {_pct(sf['estimate'])}** (95% interval {_pct(sf['ci_low'])} to "
                      f"{_pct(sf['ci_high'])}, method `{sf['method']}`, calibration AUROC {sf['calibration']['auroc']:.3f})")
+        lines.append(f"  - state: {_md(state_in_words(sf))}")
         lines += [f"  - warning: {_md(w)}" for w in sf["warnings"]]
     if nd:
         lines.append(f"- Near-duplicates: {nd['duplicate_documents']:,} duplicate documents ({_pct(nd['duplicate_fraction'])}) "
@@ -111,7 +113,8 @@ def render_markdown(audit: dict[str, Any]) -> str:
                      f"excess rare-word loss {_pct(cp['risk_inputs']['excess_rare_decile_loss'])})")
     for g in audit.get("gate") or []:
         value = _num(g["value"]) if isinstance(g["value"], (int, float)) else g["value"]
-        lines.append(f"- Rule {_md(g['rule'])}: {'**broken**' if g['broken'] else 'holds'} (value {_md(value)})")
+        judged = f"; judged on {g['judged_on']}" if g.get("judged_on") else ""
+        lines.append(f"- Rule {_md(g['rule'])}: {'**broken**' if g['broken'] else 'holds'} (value {_md(value)}{_md(judged)})")
     if sf:
         lines += ["", "| method | estimate | 95% interval |", "|---|---|---|"]
         lines += [f"| {name} | {_pct(m['estimate'])} | {_pct(m['ci_low'])} to {_pct(m['ci_high'])} |" for name, m in sf["methods"].items()]

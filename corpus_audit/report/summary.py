@@ -23,11 +23,27 @@ def printable(text: str, replacement: str = " ") -> str:
     return "".join(c if c.isprintable() else replacement for c in text)
 
 
+def state_in_words(section: dict[str, Any]) -> str:
+    """One sentence for the top of every report: may the estimate be trusted, and why."""
+    shift = section["calibration"].get("shift") or {}
+    if shift.get("statistic") is None:
+        test = f"shift test not run ({shift.get('reason', 'no features')})"
+    else:
+        test = (f"shift test against {shift['against']}: statistic {shift['statistic']:.3f}, threshold "
+                f"{shift['threshold']:.3f}, {shift['verdict']}")
+    if section.get("state") == "shifted":
+        return (f"SHIFTED: the corpus is unlike the data the estimate was calibrated on, so the interval spans what "
+                f"no calibration can rule out ({test}). Give in-domain references to narrow it.")
+    return f"calibrated ({test})."
+
+
 def _estimate(section: dict[str, Any], console: Console) -> None:
     console.print(f"[bold]synthetic fraction: {section['estimate']:.1%}[/bold] "
                   f"({section['confidence']:.0%} interval {section['ci_low']:.1%} to {section['ci_high']:.1%}, "
                   f"method {section['method']})")
     calibration = section["calibration"]
+    colour = "red" if section.get("state") == "shifted" else "green"
+    console.print(f"  [{colour}]{escape(state_in_words(section))}[/{colour}]")
     console.print(f"  calibrated on {escape(calibration['source'])}; calibration AUROC {calibration['auroc']:.3f}")
     console.print("  by method: " + ", ".join(f"{name} {m['estimate']:.1%}" for name, m in section["methods"].items()))
     for warning in section["warnings"]:
@@ -130,15 +146,19 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
             console.print(f"  {nd['against']['matched_documents']:,} documents near-duplicate the --against set")
     if audit.get("model") and "classifier" in audit:
         model, clf = audit["model"], audit["classifier"]
-        cv = (model.get("metrics") or {}).get("grouped_cv", {})
-        console.print(f"classifier {escape(str(model['name']))} (grouped-CV AUROC {cv.get('auroc', float('nan')):.3f} on its "
-                      f"training data): median p_synthetic {_fmt(clf['p_synthetic'].get('quantiles', {}).get('0.5'))}, "
+        metrics = model.get("metrics") or {}
+        cv, unseen = metrics.get("grouped_cv", {}), metrics.get("out_of_domain")
+        held_out = f", {unseen['auroc']:.3f} on domains held out of its training" if unseen else ""
+        console.print(f"classifier {escape(str(model['name']))} (AUROC {cv.get('auroc', float('nan')):.3f} on its "
+                      f"training data by grouped CV{held_out}): median p_synthetic "
+                      f"{_fmt(clf['p_synthetic'].get('quantiles', {}).get('0.5'))}, "
                       f"{clf['share_above_0.5']:.1%} above 0.5 (classify-and-count, not an estimate)")
     if "collapse_projection" in audit:
         print_projection(audit["collapse_projection"], console)
     for g in audit.get("gate") or []:
         state = "[red]broken[/red]" if g["broken"] else "holds"
-        console.print(f"  rule {escape(printable(g['rule']))}: {state} (value {escape(str(g['value']))})")
+        judged = f"; judged on {g['judged_on']}" if g.get("judged_on") else ""
+        console.print(f"  rule {escape(printable(g['rule']))}: {state} (value {escape(str(g['value']))}{escape(judged)})")
     timing = audit.get("timing", {})
     if timing.get("documents_per_second"):
         console.print(f"  {timing['seconds']:.1f} s, {timing['documents_per_second']:,.0f} docs/s")

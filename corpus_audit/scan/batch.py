@@ -26,7 +26,7 @@ def score_texts(detectors: Sequence[Detector], texts: Sequence[str]) -> ScoredBa
     for detector in detectors:
         scores: Mapping[str, np.ndarray] = detector.score(texts)
         detector.validate_scores(texts, scores)
-        columns.update(scores)
+        columns.update({k: v for k, v in scores.items() if k not in detector.internal})
         partial = detector.partial(texts, scores)
         if partial is not None:
             partials[detector.name] = partial

@@ -1,0 +1,112 @@
+"""Which calibration an estimate may trust, and how wide its interval must be when it trusts none.
+
+The candidates are calibration sets the detector's scores are known on, each with a
+sample of its texts' features: the model's training domains (scores from a model that saw
+the domain) and all of them pooled, or the user's reference sets. The shift test
+(`corpus_audit.estimate.shift`) runs against each; the nearest candidate the corpus is not
+shifted from calibrates the estimate (`calibrated`). When the corpus is shifted from every
+candidate, no calibration can be trusted (`shifted`): the interval then spans the
+estimates under every per-domain *out-of-domain* calibration in the bank (how the model
+scored domains it had never seen, one domain at a time), and the report says so first.
+When the corpus is severely unlike all of them (shift statistic at least `SEVERE`: the
+two are almost perfectly told apart), or too small to test, even the bank's range can
+be uniformly wrong, since every calibration then extrapolates: the interval is all of
+[0, 1], which is the honest statement of what the scores can say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from corpus_audit.estimate.estimation import Calibration, estimate
+from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet
+from corpus_audit.estimate.shift import MIN_DOCUMENTS, shift_test
+
+BANK_METHOD = "pacc"
+SEVERE = 0.9
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A calibration the corpus may be like, with a sample of its texts' features and labels."""
+
+    name: str
+    calibration: Calibration
+    features: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The calibration chosen, the state, the shift record, and (when shifted) the bank to span."""
+
+    calibration: Calibration
+    state: str  # "calibrated" or "shifted"
+    shift: dict[str, Any]
+    bank: dict[str, Calibration] = field(default_factory=dict)
+    advice: str = ""
+    unbounded: bool = False  # shifted beyond what the bank can bound: the interval is [0, 1]
+
+
+def choose(scores: ScoreSet, corpus_features: np.ndarray, candidates: list[Candidate], fallback: Calibration,
+           bank: dict[str, Calibration], trusted: bool = False, seed: int = 0) -> Choice:
+    """Test the corpus against each candidate and choose (see the module docstring).
+
+    `trusted`: the candidates are the user's own in-domain references, which calibrate the
+    estimate whatever the test says (the test is still reported)."""
+    if len(corpus_features) < MIN_DOCUMENTS:
+        shift = {"statistic": None, "threshold": None, "verdict": "not tested",
+                 "reason": f"only {len(corpus_features):,} documents with text; the test needs {MIN_DOCUMENTS}"}
+        if trusted:
+            return Choice(candidates[0].calibration, "calibrated", shift)
+        return Choice(fallback, "shifted", shift, bank, "too few documents to tell whether the calibration applies",
+                      unbounded=True)
+    tests = []
+    for candidate in candidates:
+        prior = QUANTIFIERS["pacc"](scores, candidate.calibration.human, candidate.calibration.synthetic)
+        tests.append((shift_test(corpus_features, candidate.features, candidate.labels, prior, seed), candidate))
+    test, nearest = min(tests, key=lambda pair: pair[0].statistic)
+    shift = test.record(nearest.name) | {"candidates": {c.name: round(t.statistic, 4) for t, c in tests}}
+    if trusted or not test.shifted:
+        return Choice(nearest.calibration, "calibrated", shift)
+    severe = test.statistic >= SEVERE
+    return Choice(fallback, "shifted", shift, bank,
+                  f"the corpus is {'severely ' if severe else ''}unlike every calibration set (nearest: {nearest.name}, "
+                  f"shift statistic {test.statistic:.3f} > threshold {test.threshold:.3f})", unbounded=severe)
+
+
+def _method_interval(scores: ScoreSet, calibration: Calibration, rounds: int, confidence: float,
+                     rng: np.random.Generator) -> dict[str, float]:
+    quantify = QUANTIFIERS[BANK_METHOD]
+    draws = [quantify(scores.resample(rng), calibration.human.resample(rng), calibration.synthetic.resample(rng))
+             for _ in range(rounds)]
+    tail = (1 - confidence) / 2
+    return {"estimate": quantify(scores, calibration.human, calibration.synthetic),
+            "ci_low": float(np.quantile(draws, tail)), "ci_high": float(np.quantile(draws, 1 - tail))}
+
+
+def honest_estimate(scores: ScoreSet, choice: Choice, rounds: int = 200, confidence: float = 0.95, seed: int = 0,
+                    independent: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """The estimate under the chosen calibration, its state and shift record; widened over the bank when shifted."""
+    result = estimate(scores, choice.calibration, rounds=rounds, confidence=confidence, seed=seed, independent=independent)
+    result["state"] = choice.state
+    result["calibration"]["shift"] = choice.shift
+    if choice.state == "shifted":
+        rng = np.random.default_rng(seed)
+        spread = {name: _method_interval(scores, calibration, rounds, confidence, rng)
+                  for name, calibration in choice.bank.items()}
+        result["bank"] = {"method": BANK_METHOD, "calibrations": "out-of-domain scores of each training domain",
+                          "estimates": spread}
+        result["ci_low"] = 0.0 if choice.unbounded else min([result["ci_low"], *(s["ci_low"] for s in spread.values())])
+        result["ci_high"] = 1.0 if choice.unbounded else max([result["ci_high"], *(s["ci_high"] for s in spread.values())])
+        result["bank"]["spans"] = "all of [0, 1]" if choice.unbounded else "every calibration's interval"
+        result["warnings"].insert(0, (
+            f"Calibration shifted: {choice.advice}. The estimate cannot be trusted; its interval "
+            f"[{result['ci_low']:.1%}, {result['ci_high']:.1%}] spans what the calibration can no longer rule out. "
+            "Give in-domain references (--reference-human/--reference-synthetic, or --human-before with "
+            "--date-column) to calibrate on this corpus's own kind of text."))
+    return result
+

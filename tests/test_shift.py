@@ -1,0 +1,210 @@
+"""The shift test, the honest estimate's states, and `--fail-on` failing closed on a shifted audit.
+
+Features are simulated with a known truth: the calibration data is a mixture of two
+Gaussian classes; a corpus drawn from the same classes (at any mixing share) is not
+shifted, one drawn from moved classes is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from corpus_audit.estimate.estimation import Calibration
+from corpus_audit.estimate.honest import Candidate, Choice, choose, honest_estimate
+from corpus_audit.estimate.quantify import ScoreSet
+from corpus_audit.estimate.shift import null_threshold, prior_weights, shift_test
+from corpus_audit.report import gating
+from detectors.partials import Bundle, Sample
+
+DIMENSIONS = 12
+
+
+def draw(rng: np.random.Generator, n: int, prior: float, moved: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """n rows, a share `prior` of them machine-written (mean 1 on the first feature); `moved` shifts feature 3."""
+    labels = (rng.random(n) < prior).astype(np.int8)
+    rows = rng.normal(size=(n, DIMENSIONS))
+    rows[:, 0] += labels
+    rows[:, 3] += moved
+    return rows.astype(np.float32), labels
+
+
+def test_prior_weights_give_the_machine_rows_the_asked_share():
+    weights = prior_weights(np.array([0, 0, 0, 1]), 0.25)
+    assert weights.sum() == pytest.approx(1) and weights[3] == pytest.approx(0.25)
+    assert weights[:3] == pytest.approx([0.25, 0.25, 0.25])
+
+
+def test_null_threshold_is_the_mann_whitney_bound():
+    # n = m = 300: sd = sqrt(601 / (12 * 90000)) = 0.023590
+    assert null_threshold(300, 300) == pytest.approx(0.5 + 3 * 0.0235900 + 0.02, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_corpus_from_the_calibration_distribution_is_accepted_at_any_prior(seed):
+    rng = np.random.default_rng(seed)
+    calibration, labels = draw(rng, 600, 0.5)
+    for prior in (0.0, 0.3, 0.9):  # label shift alone is what the estimate measures, not a shift
+        corpus, _ = draw(rng, 1000, prior)
+        test = shift_test(corpus, calibration, labels, prior, seed)
+        assert not test.shifted, (prior, test)
+
+
+def test_without_the_prior_weighting_a_different_share_would_look_like_shift():
+    rng = np.random.default_rng(7)
+    calibration, labels = draw(rng, 600, 0.5)
+    corpus, _ = draw(rng, 1000, 0.95)
+    assert shift_test(corpus, calibration, labels, 0.5).statistic > shift_test(corpus, calibration, labels, 0.95).statistic
+    assert shift_test(corpus, calibration, labels, 0.5).shifted
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_corpus_from_another_distribution_is_rejected(seed):
+    rng = np.random.default_rng(seed)
+    calibration, labels = draw(rng, 600, 0.5)
+    corpus, _ = draw(rng, 1000, 0.3, moved=0.6)
+    test = shift_test(corpus, calibration, labels, 0.3, seed)
+    assert test.shifted and test.record("x")["verdict"] == "shifted"
+
+
+def scores_of(rng: np.random.Generator, n: int, centre: float) -> ScoreSet:
+    return ScoreSet.from_scores(np.clip(rng.normal(centre, 0.15, n), 0, 1))
+
+
+def test_choose_takes_the_nearest_unshifted_candidate_and_names_it():
+    rng = np.random.default_rng(3)
+    near_rows, near_labels = draw(rng, 600, 0.5)
+    far_rows, far_labels = draw(rng, 600, 0.5, moved=1.0)
+    near = Calibration(scores_of(rng, 300, 0.2), scores_of(rng, 300, 0.8), "near")
+    far = Calibration(scores_of(rng, 300, 0.4), scores_of(rng, 300, 0.6), "far")
+    corpus_rows, _ = draw(rng, 800, 0.3)
+    corpus_scores = scores_of(rng, 800, 0.38)
+    candidates = [Candidate("far", far, far_rows, far_labels), Candidate("near", near, near_rows, near_labels)]
+    choice = choose(corpus_scores, corpus_rows, candidates, far, {"far": far})
+    assert choice.state == "calibrated" and choice.calibration is near
+    assert choice.shift["against"] == "near" and choice.shift["verdict"] == "no shift detected"
+    assert choice.shift["candidates"]["far"] > choice.shift["candidates"]["near"]
+    moved_rows, _ = draw(rng, 800, 0.3, moved=-1.0)
+    shifted = choose(corpus_scores, moved_rows, candidates, far, {"far": far})
+    assert shifted.state == "shifted" and shifted.calibration is far and "nearest: near" in shifted.advice
+    assert shifted.unbounded is (shifted.shift["statistic"] >= 0.9)
+    too_few = choose(corpus_scores, corpus_rows[:50], candidates, far, {"far": far})
+    assert too_few.state == "shifted" and too_few.unbounded and too_few.shift["verdict"] == "not tested"
+
+
+def test_a_shifted_estimate_spans_every_calibration_in_the_bank():
+    rng = np.random.default_rng(5)
+    corpus = scores_of(rng, 2000, 0.5)
+    low = Calibration(scores_of(rng, 400, 0.1), scores_of(rng, 400, 0.9), "a domain where the corpus reads as 50%")
+    high = Calibration(scores_of(rng, 400, 0.3), scores_of(rng, 400, 0.6), "one where it reads as 67%")
+    shift = {"statistic": 0.8, "threshold": 0.6, "verdict": "shifted"}
+    result = honest_estimate(corpus, Choice(low, "shifted", shift, {"a": low, "b": high}, "unlike them"), rounds=100)
+    bank = result["bank"]["estimates"]
+    assert bank["a"]["estimate"] == pytest.approx(0.5, abs=0.03) and bank["b"]["estimate"] == pytest.approx(2 / 3, abs=0.03)
+    assert result["ci_low"] <= bank["a"]["ci_low"] and result["ci_high"] >= bank["b"]["ci_high"]
+    assert result["state"] == "shifted" and result["calibration"]["shift"] == shift
+    assert result["warnings"][0].startswith("Calibration shifted: unlike them.")
+    unbounded = honest_estimate(corpus, Choice(low, "shifted", shift, {"a": low}, "far", unbounded=True), rounds=50)
+    assert (unbounded["ci_low"], unbounded["ci_high"]) == (0.0, 1.0) and unbounded["bank"]["spans"] == "all of [0, 1]"
+    calibrated = honest_estimate(corpus, Choice(low, "calibrated", shift), rounds=100)
+    assert calibrated["state"] == "calibrated" and "bank" not in calibrated
+    assert calibrated["ci_high"] - calibrated["ci_low"] < result["ci_high"] - result["ci_low"]
+
+
+@pytest.mark.parametrize("rule, broken_if_calibrated, broken_if_shifted", [
+    ("synthetic_fraction>0.10", False, True),  # estimate 5%, interval [2%, 40%]: could exceed 10%
+    ("synthetic_fraction>0.50", False, False),  # nowhere in the interval
+    ("synthetic_fraction<0.03", False, True),
+    ("synthetic_fraction<=0.01", False, False),
+    ("ci_high>0.5", False, False),  # a rule on the interval's own end is judged as written
+])
+def test_a_rule_on_a_shifted_estimate_fails_if_the_interval_could_break_it(rule, broken_if_calibrated, broken_if_shifted):
+    audit = {"synthetic_fraction": {"estimate": 0.05, "ci_low": 0.02, "ci_high": 0.40, "state": "calibrated"}}
+    assert gating.evaluate([gating.parse_rule(rule)], audit)[0]["broken"] is broken_if_calibrated
+    audit["synthetic_fraction"]["state"] = "shifted"
+    result = gating.evaluate([gating.parse_rule(rule)], audit)[0]
+    assert result["broken"] is broken_if_shifted
+    assert ("judged_on" in result) is rule.startswith("synthetic_fraction")
+
+
+def test_sample_is_the_bottom_k_of_the_union_in_any_merge_order():
+    rng = np.random.default_rng(0)
+    priorities = rng.integers(0, 2**63, 500, dtype=np.uint64)
+    rows = rng.normal(size=(500, 3)).astype(np.float32)
+    parts = [Sample(50).add(priorities[i:i + 100], rows[i:i + 100]) for i in range(0, 500, 100)]
+    forward = parts[0]
+    for part in parts[1:]:
+        forward = forward.merge(part)
+    backward = parts[-1]
+    for part in parts[-2::-1]:
+        backward = backward.merge(part)
+    expected = np.argsort(priorities)[:50]
+    assert np.array_equal(forward.rows, rows[expected]) and np.array_equal(backward.rows, rows[expected])
+    again = Bundle.from_state(Bundle({"s": forward}).to_state()).parts["s"]
+    assert np.array_equal(again.rows, forward.rows) and np.array_equal(again.priorities, forward.priorities)
+    assert Sample(5).merge(Sample(5)).rows.shape[0] == 0
+
+
+def test_human_before_picks_exactly_the_rows_dated_before(tmp_path):
+    from datetime import datetime, timezone
+
+    from corpus_audit.config import ScanConfig
+    from corpus_audit.pipeline.references import read_references
+    from tests.conftest import write_parquet
+
+    old = [f"an old forum post number {i} about the weather" for i in range(30)]
+    new = [f"a recent post number {i} about the weather" for i in range(20)]
+    odd = ["no date on this one", "nor a readable one here", "   "]
+    write_parquet(tmp_path / "c" / "a.parquet", old[:25] + new + odd,
+                  published=[f"2021-0{1 + i % 9}-15" for i in range(25)] + ["2023-01-02T10:00:00"] * 20 + [None, "n/a", "2020-01-01"])
+    stamps = [datetime(2022, 11, 29, 23, 59, tzinfo=timezone.utc)] * 4 + [datetime(2022, 11, 30, tzinfo=timezone.utc)]
+    write_parquet(tmp_path / "c" / "b.parquet", old[25:], published=stamps)  # a timestamp column: the last is not before
+    config = ScanConfig((str(tmp_path / "c"),), out=tmp_path / "out", human_before="2022-11-30", date_column="published")
+    references = read_references(config, None)
+    assert sorted(references.human) == sorted(old[:29])  # whitespace-only text is no evidence, so not a reference
+    assert references.synthetic is None
+    assert references.dated == {"documents": 53, "dated_before": 29, "without_date": 2, "used": 29,
+                                "before": "2022-11-30", "column": "published"}
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"human_before": "2022-11-30"}, "--human-before and --date-column go together"),
+    ({"human_before": "last year", "date_column": "d"}, "--human-before 'last year': expected a date like 2022-11-30"),
+    ({"human_before": "2022-11-30", "date_column": "d", "reference_human": "h", "reference_synthetic": "s"},
+     "give one of them"),
+])
+def test_human_before_options_are_checked(tmp_path, options, message):
+    from corpus_audit.config import ScanConfig
+    from corpus_audit.errors import AuditError
+
+    with pytest.raises(AuditError, match=message):
+        ScanConfig(("x",), out=tmp_path / "out", **options)
+
+
+def test_a_scan_calibrates_on_dated_documents_and_a_shifted_one_fails_closed(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import make_texts, write_parquet
+
+    human, machine = make_texts(60), [f"Moreover, it is crucial to delve into topic {i}; furthermore, it "
+                                              "underscores a vibrant and multifaceted landscape." for i in range(40)]
+    corpus = write_parquet(tmp_path / "c.parquet", human + machine,
+                           published=["2019-06-01"] * 60 + ["2024-02-01"] * 40)
+    scan = lambda *extra: subprocess.run([sys.executable, "-m", "corpus_audit", "scan", str(corpus), "--workers", "1",  # noqa: E731
+                                          *extra], capture_output=True, text=True)
+    dated = scan("--out", str(tmp_path / "dated"), "--human-before", "2022-11-30", "--date-column", "published")
+    assert dated.returncode == 0, dated.stderr
+    audit = json.loads((tmp_path / "dated" / "audit.json").read_text())
+    assert audit["human_before"]["used"] == 60 and audit["synthetic_fraction"]["state"] == "calibrated"
+    assert audit["synthetic_fraction"]["calibration"]["source"].startswith("60 documents of the corpus dated before 2022-11-30")
+    # Without references these 100 documents are too few for the shift test: the estimate is
+    # 'shifted', and a rule its interval could break is broken, saying why, though the point holds it.
+    assert scan("--out", str(tmp_path / "gated")).returncode == 0
+    fraction = json.loads((tmp_path / "gated" / "audit.json").read_text())["synthetic_fraction"]
+    low, point, high = fraction["ci_low"], fraction["estimate"], fraction["ci_high"]
+    assert fraction["state"] == "shifted" and high - low > 0.02
+    rule = f"synthetic_fraction<{(low + point) / 2:.4f}" if point - low > high - point else f"synthetic_fraction>{(point + high) / 2:.4f}"
+    gated = scan("--out", str(tmp_path / "gated"), "--overwrite", "--fail-on", rule)
+    assert gated.returncode == 1 and "judged on its whole 95% interval" in gated.stderr
