@@ -321,6 +321,51 @@ def report(
     _guarded(body, debug)
 
 
+@app.command()
+def references(
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...", help="The corpus whose documents are rewritten (files, directories, globs or URLs).", show_default=False)],
+    endpoint: Annotated[str, typer.Option(help="An OpenAI-compatible chat endpoint: its base URL (http://host:8000/v1) or its /chat/completions address.", show_default=False)],
+    model: Annotated[str, typer.Option(help="The model name the endpoint serves.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="The Parquet file to write (must not exist); give it to scan --reference-synthetic.", show_default=False)],
+    n: Annotated[int, typer.Option("--n", help="How many documents of the corpus to sample and rewrite.")] = 200,
+    api_key_env: Annotated[str | None, typer.Option(help="The environment variable holding the API key (sent as a Bearer token, never printed) [default: no key].")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Column holding the text [default: text, else content, else the only string column].")] = None,
+    human_before: Annotated[str | None, typer.Option(metavar="DATE", help="Sample only documents dated before DATE; needs --date-column.")] = None,
+    date_column: Annotated[str | None, typer.Option(metavar="NAME", help="The column holding each document's date.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 4,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for one reply.")] = 60.0,
+    retries: Annotated[int, typer.Option(help="Retries of a request that got 429, 5xx, a timeout or no connection (exponential back-off).")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed of the document sample.")] = 0,
+    debug: DebugOption = False,
+) -> None:
+    """Write in-domain machine-written references: documents of the corpus rewritten by an LLM endpoint.
+
+    Each sampled document is rewritten, continued, polished or imitated (the styles take
+    turns). Finished replies are kept as they arrive: run the same command again after a
+    failure to ask only for the rest."""
+    def body() -> None:
+        import os
+
+        from corpus_audit.io.chat_endpoint import ChatEndpoint
+        from corpus_audit.pipeline.make_references import ReferenceJob, make_references
+
+        key = None
+        if api_key_env is not None:
+            key = os.environ.get(api_key_env)
+            if not key:
+                raise AuditError(f"--api-key-env {api_key_env}: the environment variable {api_key_env} is not set")
+        if timeout <= 0 or retries < 0:
+            raise AuditError("--timeout must be above 0 and --retries 0 or more")
+        job = ReferenceJob(tuple(inputs), out, ChatEndpoint(endpoint, model, key, timeout, retries), n, text_column,
+                           human_before, date_column, seed, concurrency)
+        console = Console(stderr=True, highlight=False)
+        summary = make_references(job, lambda line: console.print(line, markup=False, soft_wrap=True))
+        console.print(f"{summary['written']:,} references written to {out} ({summary['asked']:,} asked now, "
+                      f"{summary['resumed']:,} from an earlier run)", markup=False, soft_wrap=True)
+
+    _guarded(body, debug)
+
+
 def main() -> None:
     """Console-script entry point: parser errors too end as one line with exit code 2."""
     try:
