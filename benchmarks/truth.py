@@ -8,13 +8,17 @@ way a scan does (shift test, calibration choice, interval):
 
 - default: the model's own calibration bank (what a user gets with no references);
 - references: 200 human + 200 machine-written texts of D, disjoint from the pool by
-  `source_id`, as `--reference-human/--reference-synthetic`.
+  `source_id`, as `--reference-human/--reference-synthetic`, calibrating the general model;
+- adapted: the same references, with the detector adapted to them as a scan does
+  (`corpus_audit.model.adapt`: kept when its cross-fitted AUROC beats the general model's).
 
 Per condition it prints the coverage of the 95% interval, the mean absolute error, the
 mean interval width and the shift verdicts; and, with the shipped model, how often a pool
 drawn from one of its own training domains passes the shift test.
 
     python benchmarks/truth.py --domains student_essay news TechnicalWriting --pools 5 --json truth.json
+
+Held-out models are written to `--work` and reused by a later run with the same `--work`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +36,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labelled_data import load  # noqa: E402
 
-from corpus_audit.estimate.estimation import Calibration  # noqa: E402
-from corpus_audit.estimate.honest import Candidate, choose, honest_estimate  # noqa: E402
+from corpus_audit.estimate.honest import honest_estimate  # noqa: E402
 from corpus_audit.estimate.quantify import ScoreSet  # noqa: E402
 from corpus_audit.model import store as model_store  # noqa: E402
 from corpus_audit.model.store import StoredModel  # noqa: E402
 from corpus_audit.model.training import TrainingOptions, train  # noqa: E402
-from corpus_audit.pipeline.calibration import choose_calibration  # noqa: E402
+from corpus_audit.pipeline.calibration import adapt_to_references, choose_calibration  # noqa: E402
+from corpus_audit.pipeline.references import References  # noqa: E402
 from detectors.classifier import ClassifierDetector  # noqa: E402
 
 FRACTIONS = (0.0, 0.1, 0.3)
@@ -52,26 +57,32 @@ def draw_pool(rng, human: np.ndarray, machine: np.ndarray, fraction: float, size
     return rows, n_machine / len(rows)
 
 
-def estimate_pool(model: StoredModel, detector: ClassifierDetector, texts: list[str], references=None, seed: int = 0) -> dict:
-    scores, rows = detector.scored(texts)
-    score_set = ScoreSet.from_scores(scores.astype(np.float64))
+def estimate_pool(model: StoredModel, detector: ClassifierDetector, texts: list[str], references=None, adapt: bool = False,
+                  seed: int = 0) -> dict:
     if references is None:
-        choice = choose_calibration(model, score_set, rows, None, seed)
-    else:
-        (h, h_rows), (s, s_rows) = (detector.scored(r) for r in references)
-        calibration = Calibration(ScoreSet.from_scores(h), ScoreSet.from_scores(s), "references")
-        candidate = Candidate("references", calibration, np.vstack([h_rows, s_rows]), np.r_[np.zeros(len(h)), np.ones(len(s))])
-        choice = choose(score_set, rows, [candidate], calibration, {}, trusted=True, seed=seed)
-    return honest_estimate(score_set, choice, rounds=200, seed=seed)
+        scores, rows = detector.scored(texts)
+        score_set = ScoreSet.from_scores(scores.astype(np.float64))
+        return honest_estimate(score_set, choose_calibration(model, score_set, rows, None, seed), rounds=200, seed=seed)
+    given = References(references[0], "human references", references[1], "machine references")
+    adaptation = adapt_to_references(model, given, seed)
+    if not adapt:
+        adaptation = replace(adaptation, adapter=None, human=detector.scored(references[0])[0],
+                             synthetic=detector.scored(references[1])[0])
+    scores, rows = ClassifierDetector(model.model, adaptation.adapter).scored(texts)
+    score_set = ScoreSet.from_scores(scores.astype(np.float64))
+    result = honest_estimate(score_set, choose_calibration(model, score_set, rows, given, seed, adaptation), rounds=200, seed=seed)
+    result["adaptation"] = adaptation.record
+    return result
 
 
 def held_out(data, domain: str, pools: int, pool_size: int, seed: int, out: Path) -> list[dict]:
     start = time.perf_counter()
-    rest = data[data["domain"] != domain]
-    rest = rest[~rest["source_id"].isin(data.loc[data["domain"] == domain, "source_id"])]
-    result = train(rest["text"].tolist(), rest["y"].to_numpy(), rest["source_id"].tolist(), TrainingOptions(),
-                   {"name": f"without-{domain}"}, domains=rest["domain"].tolist())
-    model_store.save(out / f"without-{domain}", result.model, result.bank)
+    if not (out / f"without-{domain}" / "model.json").exists():  # a model from an earlier run is reused
+        rest = data[data["domain"] != domain]
+        rest = rest[~rest["source_id"].isin(data.loc[data["domain"] == domain, "source_id"])]
+        result = train(rest["text"].tolist(), rest["y"].to_numpy(), rest["source_id"].tolist(), TrainingOptions(),
+                       {"name": f"without-{domain}"}, domains=rest["domain"].tolist())
+        model_store.save(out / f"without-{domain}", result.model, result.bank)
     model = model_store.load(out / f"without-{domain}")
     detector = ClassifierDetector(model.model)
     print(f"{domain}: model trained without it in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
@@ -89,9 +100,10 @@ def held_out(data, domain: str, pools: int, pool_size: int, seed: int, out: Path
             picked, truth = draw_pool(rng, np.flatnonzero(~is_reference & (y == 0)), np.flatnonzero(~is_reference & (y == 1)),
                                       fraction, pool_size)
             texts = here.loc[picked, "text"].tolist()
-            for condition, refs in (("default", None), ("references", references)):
-                estimate = estimate_pool(model, detector, texts, refs, seed + k)
-                rows.append({"domain": domain, "fraction": fraction, "truth": truth, "pool": len(texts), "condition": condition,
+            for condition, refs, adapt in (("default", None, False), ("references", references, False),
+                                           ("adapted", references, True)):
+                estimate = estimate_pool(model, detector, texts, refs, adapt, seed + k)
+                rows.append({"adapter_used": estimate.get("adaptation", {}).get("used"), "domain": domain, "fraction": fraction, "truth": truth, "pool": len(texts), "condition": condition,
                              "estimate": estimate["estimate"], "ci_low": estimate["ci_low"], "ci_high": estimate["ci_high"],
                              "state": estimate["state"], "verdict": estimate["calibration"]["shift"]["verdict"]})
     return rows
@@ -117,7 +129,7 @@ def in_domain_pass_rate(data, pools: int, pool_size: int, seed: int) -> dict:
 def table(rows: list[dict]) -> str:
     lines = ["| condition | true fraction | pools | coverage | mean abs error | mean width | shift verdicts |",
              "|---|---|---|---|---|---|---|"]
-    for condition in ("default", "references"):
+    for condition in ("default", "references", "adapted"):
         for fraction in FRACTIONS:
             cell = [r for r in rows if r["condition"] == condition and r["fraction"] == fraction]
             if not cell:
@@ -126,6 +138,8 @@ def table(rows: list[dict]) -> str:
             error = np.mean([abs(r["estimate"] - r["truth"]) for r in cell])
             width = np.mean([r["ci_high"] - r["ci_low"] for r in cell])
             verdicts = ", ".join(f"{v} {n}" for v, n in Counter(r["verdict"] for r in cell).items())
+            if condition == "adapted":
+                verdicts += f"; adapter kept in {sum(bool(r['adapter_used']) for r in cell)}"
             lines.append(f"| {condition} | {fraction:.1f} | {len(cell)} | {covered:.2f} | {100 * error:.1f} pts | "
                          f"{100 * width:.1f} pts | {verdicts} |")
     return "\n".join(lines)

@@ -227,12 +227,18 @@ class ClassifierDetector(Detector):
     columns = (Column("p_synthetic", pa.float32(), "calibrated probability that the text is machine-written (equal priors); "
                                                    "null for an empty or whitespace-only text, which holds no evidence"),)
 
-    def __init__(self, model: ClassifierModel) -> None:
+    def __init__(self, model: ClassifierModel, adapter: Any = None) -> None:
+        """`adapter`: an object whose `probability(p, dense)` turns the model's p_synthetic and
+        dense features into a probability adapted to the corpus's domain, given in its place
+        (and whose `fingerprint` names it)."""
         self.model = model
+        self.adapter = adapter
         self.featurizer = TextFeaturizer(model.word_features)
 
     def config(self) -> dict[str, Any]:
-        return {"model": self.model.metadata.get("name"), "model_sha256": self.model.metadata.get("sha256")}
+        adapted = None if self.adapter is None else self.adapter.fingerprint
+        return {"model": self.model.metadata.get("name"), "model_sha256": self.model.metadata.get("sha256"),
+                "adapter": adapted}
 
     def decision(self, texts: Sequence[str]) -> np.ndarray:
         return self._decide(texts)[0]
@@ -255,6 +261,8 @@ class ClassifierDetector(Detector):
         p = np.full(len(texts), np.nan, dtype=np.float32)
         decision, dense = self._decide([t for t, keep in zip(texts, has_text) if keep])
         p[has_text] = platt(decision, self.model.platt_a, self.model.platt_b)
+        if self.adapter is not None:
+            p[has_text] = self.adapter.probability(p[has_text], dense)
         return {"p_synthetic": p, "dense": dense}
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 1000) -> np.ndarray:

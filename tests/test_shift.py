@@ -208,3 +208,23 @@ def test_a_scan_calibrates_on_dated_documents_and_a_shifted_one_fails_closed(tmp
     rule = f"synthetic_fraction<{(low + point) / 2:.4f}" if point - low > high - point else f"synthetic_fraction>{(point + high) / 2:.4f}"
     gated = scan("--out", str(tmp_path / "gated"), "--overwrite", "--fail-on", rule)
     assert gated.returncode == 1 and "judged on its whole 95% interval" in gated.stderr
+
+
+def test_the_adapter_learns_what_the_general_model_missed_and_its_scores_are_cross_fitted():
+    from corpus_audit.estimate.metrics import auroc
+    from corpus_audit.model.adapt import fit_adapter
+
+    rng = np.random.default_rng(11)
+    rows, labels = draw(rng, 400, 0.5)  # feature 0 separates the classes (by 1 sd)
+    general = rng.uniform(0.2, 0.8, len(labels))  # the general model knows nothing here
+    adapter, human, synthetic = fit_adapter((general[labels == 0], rows[labels == 0]), (general[labels == 1], rows[labels == 1]))
+    assert auroc(general[labels == 0], general[labels == 1]) < 0.6 < 0.7 < auroc(human, synthetic)
+    assert len(human) == (labels == 0).sum() and len(synthetic) == (labels == 1).sum()
+    noise = rng.normal(size=(400, DIMENSIONS)).astype(np.float32)  # no signal at all: cross-fitting must not invent one
+    _, human, synthetic = fit_adapter((general[:200], noise[:200]), (general[200:], noise[200:]))
+    assert abs(auroc(human, synthetic) - 0.5) < 0.1
+    fresh, fresh_labels = draw(rng, 2000, 0.5)
+    adapted = adapter.probability(np.full(len(fresh), 0.5), fresh)
+    assert auroc(adapted[fresh_labels == 0], adapted[fresh_labels == 1]) > 0.7
+    assert adapter.fingerprint == fit_adapter((general[labels == 0], rows[labels == 0]),
+                                              (general[labels == 1], rows[labels == 1]))[0].fingerprint

@@ -1,12 +1,18 @@
-"""The candidate calibrations of a scan: the model's bank by training domain, or the user's reference sets."""
+"""The candidate calibrations of a scan: the model's bank by training domain, or the user's reference sets
+(with the detector adapted to them when that separates them better, `corpus_audit.model.adapt`)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from corpus_audit.estimate.estimation import Calibration
 from corpus_audit.estimate.honest import Candidate, Choice, choose
+from corpus_audit.estimate.metrics import auroc
 from corpus_audit.estimate.quantify import ScoreSet
+from corpus_audit.model.adapt import Adapter, fit_adapter
 from corpus_audit.model.store import MIN_CALIBRATION_SCORES, StoredModel
 from corpus_audit.pipeline.references import References
 from detectors.classifier import ClassifierDetector
@@ -14,6 +20,35 @@ from detectors.classifier import ClassifierDetector
 
 def _calibration(human: np.ndarray, synthetic: np.ndarray, source: str) -> Calibration:
     return Calibration(ScoreSet.from_scores(human), ScoreSet.from_scores(synthetic), source)
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """The references' calibration scores and features, and the adapter when it beat the general model."""
+
+    adapter: Adapter | None
+    human: np.ndarray
+    synthetic: np.ndarray
+    human_rows: np.ndarray
+    synthetic_rows: np.ndarray
+    record: dict[str, Any]
+
+
+def adapt_to_references(model: StoredModel, references: References, seed: int) -> Adaptation | None:
+    """Fit the adapter on labelled references of both classes; keep it if its cross-fitted AUROC is higher."""
+    if references.synthetic is None:
+        return None
+    detector = ClassifierDetector(model.model)
+    (human, human_rows), (synthetic, synthetic_rows) = detector.scored(references.human), detector.scored(references.synthetic)
+    adapter, crossed_human, crossed_synthetic = fit_adapter((human, human_rows), (synthetic, synthetic_rows), seed)
+    general, adapted = auroc(human, synthetic), auroc(crossed_human, crossed_synthetic)
+    used = adapted > general
+    record = {"used": used, "reference_auroc_general": round(general, 4), "reference_auroc_adapted": round(adapted, 4),
+              "method": "logistic regression on the general model's logit and the dense features, fitted on the "
+                        "references; its reference scores are cross-fitted (5 folds)"}
+    if not used:
+        return Adaptation(None, human, synthetic, human_rows, synthetic_rows, record)
+    return Adaptation(adapter, crossed_human, crossed_synthetic, human_rows, synthetic_rows, record)
 
 
 def _from_references(model: StoredModel, references: References) -> Candidate:
@@ -35,9 +70,18 @@ def _from_references(model: StoredModel, references: References) -> Candidate:
 
 
 def choose_calibration(model: StoredModel, scores: ScoreSet, corpus_features: np.ndarray, references: References | None,
-                       seed: int) -> Choice:
+                       seed: int, adaptation: Adaptation | None = None) -> Choice:
     """Run the shift test against each candidate and choose (`corpus_audit.estimate.honest`)."""
     name = model.model.metadata.get("name")
+    if references is not None and adaptation is not None:
+        how = "the adapted model's cross-fitted scores" if adaptation.adapter is not None else "the model's scores"
+        calibration = _calibration(adaptation.human, adaptation.synthetic,
+                                   f"{references.human_source} ({len(adaptation.human):,} human) and "
+                                   f"{references.synthetic_source} ({len(adaptation.synthetic):,} synthetic), {how}")
+        candidate = Candidate("the reference sets", calibration,
+                              np.vstack([adaptation.human_rows, adaptation.synthetic_rows]),
+                              np.r_[np.zeros(len(adaptation.human_rows)), np.ones(len(adaptation.synthetic_rows))])
+        return choose(scores, corpus_features, [candidate], calibration, {}, trusted=True, seed=seed)
     if references is not None:
         candidate = _from_references(model, references)
         return choose(scores, corpus_features, [candidate], candidate.calibration, {}, trusted=True, seed=seed)

@@ -44,7 +44,11 @@ from corpus_audit.io.sources import Source, resolve_sources
 from corpus_audit.model import store as model_store
 from corpus_audit.model.store import StoredModel
 from corpus_audit.pipeline.assemble import audit_warnings, input_section, merge_partials
-from corpus_audit.pipeline.calibration import choose_calibration
+from corpus_audit.pipeline.calibration import (
+    Adaptation,
+    adapt_to_references,
+    choose_calibration,
+)
 from corpus_audit.pipeline.references import read_references
 from corpus_audit.report import gating
 from corpus_audit.report.render import write_reports
@@ -68,9 +72,13 @@ class Scan:
         self.sources = sources  # already resolved (an in-memory corpus); else from config.inputs
         self.model: StoredModel | None = None
         self.references = read_references(config, sources)
+        self.adaptation: Adaptation | None = None
         if detectors is None:
             self.model = model_store.load(None if config.model is None else Path(config.model))
-            detectors = [*default_detectors(config.near_dup_threshold), ClassifierDetector(self.model.model)]
+            if self.references is not None:
+                self.adaptation = adapt_to_references(self.model, self.references, config.seed)
+            adapter = None if self.adaptation is None else self.adaptation.adapter
+            detectors = [*default_detectors(config.near_dup_threshold), ClassifierDetector(self.model.model, adapter)]
             if self.references is not None and self.references.synthetic is not None:
                 detectors.append(WordOccurrenceDetector.fit(self.references.human, self.references.synthetic,
                                                             seed=config.seed))
@@ -206,7 +214,7 @@ class Scan:
         classifier = self.merged["classifier"]
         scores = ScoreSet.from_histogram(classifier.parts["p_synthetic"].counts)
         choice = choose_calibration(self.model, scores, classifier.parts["feature_sample"].rows, self.references,
-                                    self.config.seed)
+                                    self.config.seed, self.adaptation)
         if self.references is not None and self.references.dated:
             audit["human_before"] = self.references.dated
         calibration = self.calibration = choice.calibration
@@ -214,6 +222,8 @@ class Scan:
         if "occurrence" in self.merged:
             independent = {"occurrence_mle": occurrence_interval(self.merged["occurrence"], seed=self.config.seed)}
         audit["synthetic_fraction"] = honest_estimate(scores, choice, seed=self.config.seed, independent=independent)
+        if self.adaptation is not None:
+            audit["synthetic_fraction"]["adaptation"] = self.adaptation.record
         audit["synthetic_fraction"]["score_histograms"] = {
             "bins": CHART_BINS, **{name: np.histogram(s.values, CHART_BINS, (0.0, 1.0), weights=s.weights)[0].tolist()
                                    for name, s in (("corpus", scores), ("human", calibration.human),
