@@ -96,8 +96,10 @@ def honest_estimate(scores: ScoreSet, choice: Choice, rounds: int = 200, confide
     result["calibration"]["shift"] = choice.shift
     if choice.state == "shifted":
         rng = np.random.default_rng(seed)
-        spread = {name: _method_interval(scores, calibration, rounds, confidence, rng)
-                  for name, calibration in choice.bank.items()}
+        quantify = QUANTIFIERS[BANK_METHOD]
+        spread = {name: ({"estimate": quantify(scores, calibration.human, calibration.synthetic)} if choice.unbounded
+                         else _method_interval(scores, calibration, rounds, confidence, rng))
+                  for name, calibration in choice.bank.items()}  # unbounded: the interval is [0, 1] whatever they say
         result["bank"] = {"method": BANK_METHOD, "calibrations": "out-of-domain scores of each training domain",
                           "estimates": spread}
         result["ci_low"] = 0.0 if choice.unbounded else min([result["ci_low"], *(s["ci_low"] for s in spread.values())])
