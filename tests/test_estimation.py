@@ -122,7 +122,7 @@ def test_scan_reports_the_estimate_with_calibration_from_reference_sets(tmp_path
     adaptation = section["adaptation"]  # the detector adapted to the references is kept only if it separates them better
     assert adaptation["used"] is (adaptation["reference_auroc_adapted"] > adaptation["reference_auroc_general"])
     assert section["calibration"]["auroc"] == pytest.approx(adaptation["reference_auroc_adapted" if adaptation["used"]
-                                                                       else "reference_auroc_general"], abs=1e-4)
+                                                                       else "reference_auroc_general"], abs=0.01)
     assert section["calibration"]["human"] == 30 and section["calibration"]["synthetic"] == 30
     assert section["ci_low"] <= section["estimate"] <= section["ci_high"]
     occurrence = section["methods"]["occurrence_mle"]  # the word-occurrence MLE joins with reference sets

@@ -15,13 +15,15 @@ from corpus_audit.estimate.quantify import ScoreSet
 from corpus_audit.model.adapt import Adapter, fit_adapter
 from corpus_audit.model.store import MIN_CALIBRATION_SCORES, StoredModel
 from corpus_audit.pipeline.references import References
-from detectors.classifier import SCORE_BINS, ClassifierDetector
+from detectors.classifier import ClassifierDetector
+
+CALIBRATION_BINS = 1000  # 0.001: far below the sampling noise of any calibration set
 
 
 def _binned(scores: np.ndarray) -> ScoreSet:
-    """Scores at the corpus histogram's resolution (1e-4): tens of thousands of calibration scores
-    become at most SCORE_BINS weighted values, which keeps every bootstrap round cheap."""
-    return ScoreSet.from_histogram(np.histogram(np.asarray(scores, np.float64), SCORE_BINS, (0.0, 1.0))[0])
+    """Calibration scores at a resolution of 0.001: tens of thousands of scores become at most
+    1,000 weighted values, which keeps every bootstrap round of every quantifier cheap."""
+    return ScoreSet.from_histogram(np.histogram(np.asarray(scores, np.float64), CALIBRATION_BINS, (0.0, 1.0))[0])
 
 
 def _calibration(human: np.ndarray, synthetic: np.ndarray, source: str) -> Calibration:
