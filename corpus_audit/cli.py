@@ -19,7 +19,7 @@ from rich.console import Console
 
 from corpus_audit import __version__
 from corpus_audit.errors import AuditError, os_error_message
-from corpus_audit.report.summary import print_summary
+from corpus_audit.report.summary import gate_value, output, print_summary
 from corpus_audit.scan.progress import progress_enabled
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -58,7 +58,7 @@ DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full traceb
 
 
 def _print_error(message: str) -> None:
-    Console(stderr=True, highlight=False).print(f"corpus-audit: error: {message}", markup=False, soft_wrap=True)
+    output(stderr=True).print(f"corpus-audit: error: {message}", markup=False, soft_wrap=True)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -109,7 +109,7 @@ def scan(
     out: Annotated[Path, typer.Option(help="Directory the audit is written to.")] = Path("corpus-audit-out"),
     format: Annotated[Format | None, typer.Option(help="Read every input as this format instead of by extension.")] = None,
     text_column: Annotated[str | None, typer.Option(help="Column holding the text [default: text, else content, else the only string column].")] = None,
-    id_column: Annotated[str | None, typer.Option(help="Column with a document id [default: <source>:<row>].")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Column with a document id [default: the first of doc_id, id, uuid, document_id, guid, _id; else <source>:<row>].")] = None,
     by: Annotated[str | None, typer.Option(help="Also estimate per value of this column.")] = None,
     sample: Annotated[int | None, typer.Option(help="Audit a uniform random sample of N documents.")] = None,
     sample_fraction: Annotated[float | None, typer.Option(help="Audit a uniform random sample of this share of documents.")] = None,
@@ -149,7 +149,7 @@ def scan(
             workers=workers, generations=5 if generations is None else generations,
             regime="mix" if regime is None else regime.value, progress=progress_enabled())
         data = result.to_dict()
-        print_summary(data, Console(stderr=json_output, highlight=False), str(out))
+        print_summary(data, output(stderr=json_output), str(out))
         if json_output:
             sys.stdout.write(json.dumps(data, indent=2) + "\n")
         _gate_exit(data)
@@ -161,10 +161,10 @@ def _gate_exit(audit: dict[str, Any]) -> None:
     """Exit 1 when a --fail-on rule broke, naming each on stderr."""
     broken = [g for g in audit.get("gate") or [] if g["broken"]]
     if broken:
-        console = Console(stderr=True, highlight=False)
+        console = output(stderr=True)
         for g in broken:
             judged = f"; judged on {g['judged_on']}" if g.get("judged_on") else ""
-            console.print(f"corpus-audit: rule broken: {g['rule']} (value {g['value']}{judged})", markup=False, soft_wrap=True)
+            console.print(f"corpus-audit: rule broken: {g['rule']} (value {gate_value(g)}{judged})", markup=False)
         raise typer.Exit(EXIT_RULE_BROKEN)
 
 
@@ -194,7 +194,7 @@ def train(
 
         if folds < 2:
             raise AuditError(f"--folds {folds}: must be at least 2")
-        console = Console(stderr=json_output, highlight=False)
+        console = output(stderr=json_output)
         data = read_labelled(human, synthetic, text_column, group_column)
         if group_column is None:
             console.print("note: no --group-column; texts are split one by one, which inflates the scores when "
@@ -230,7 +230,7 @@ def evaluate(
         from corpus_audit.model import store as model_store
         from detectors.classifier import ClassifierDetector
 
-        console = Console(stderr=json_output, highlight=False)
+        console = output(stderr=json_output)
         stored = model_store.load(model)
         data = read_labelled(human, synthetic, text_column, group_column)
         detector = ClassifierDetector(stored.model)
@@ -291,7 +291,7 @@ def project(
                                 zipf_exponent=zipf_exponent, tokens_per_generation=tokens_per_generation,
                                 generations=generations, regime=regime.value, temperature=temperature, top_p=top_p,
                                 top_k=top_k, runs=runs, seed=seed)
-        print_projection(result, Console(stderr=json_output, highlight=False))
+        print_projection(result, output(stderr=json_output))
         if json_output:
             sys.stdout.write(json.dumps(result, indent=2) + "\n")
 
@@ -315,7 +315,7 @@ def report(
             write_reports(audit, html or audit_dir / "report.html", markdown or audit_dir / "report.md")
         except (KeyError, TypeError) as err:
             raise AuditError(f"{path}: incomplete or malformed audit ({type(err).__name__}: {err})") from None
-        print_summary(audit, Console(highlight=False), str(audit_dir))
+        print_summary(audit, output(), str(audit_dir))
         _gate_exit(audit)
 
     _guarded(body, debug)
@@ -358,7 +358,7 @@ def references(
             raise AuditError("--timeout must be above 0 and --retries 0 or more")
         job = ReferenceJob(tuple(inputs), out, ChatEndpoint(endpoint, model, key, timeout, retries), n, text_column,
                            human_before, date_column, seed, concurrency)
-        console = Console(stderr=True, highlight=False)
+        console = output(stderr=True)
         summary = make_references(job, lambda line: console.print(line, markup=False, soft_wrap=True))
         console.print(f"{summary['written']:,} references written to {out} ({summary['asked']:,} asked now, "
                       f"{summary['resumed']:,} from an earlier run)", markup=False, soft_wrap=True)

@@ -159,6 +159,7 @@ def test_bad_arguments_raise_the_packages_error_with_the_clis_message(tmp_path, 
         ca.audit(source, out=tmp_path / "out", workers=1, progress=False, **options)
 
 
+@pytest.mark.slow
 def test_a_corpus_object_larger_than_memory_allows_is_streamed(tmp_path):
     """An IterableDataset spooled with memory that does not grow with the stream (peak RSS of a fresh process)."""
     pytest.importorskip("datasets")

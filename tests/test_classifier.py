@@ -212,6 +212,7 @@ def test_shipped_default_model_loads_and_states_its_provenance():
     assert len(stored.bank.domains) == len(meta["provenance"]["domains"])
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_commands(tmp_path):
     texts, labels, groups = labelled(120, seed=5)
     human = write_parquet(tmp_path / "h.parquet", [t for t, y in zip(texts, labels) if y == 0],

@@ -1,4 +1,4 @@
-"""The Dask engine gives what the local engine gives, and survives a worker that dies."""
+"""The Dask engine gives what the local engine gives, and survives a worker that dies (slow tests)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from tests.test_cli import cli
 from tests.test_minhash import jaccard, unique_words
 
 distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.slow  # every test here starts a cluster or workers: run by `pytest -m slow`
 
 
 @pytest.fixture(scope="module")

@@ -79,6 +79,7 @@ def test_calibration_auroc_matches_sklearn():
     assert Calibration(*sets(h, s), "t").auroc() == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_interval_covers_the_truth_near_the_nominal_rate():
     rng = np.random.default_rng(6)
     covered = 0
@@ -189,3 +190,16 @@ def test_mixture_errors_are_zero_for_acc_when_scores_separate_perfectly():
     assert report["fractions"] == list(FRACTIONS) and report["mixture_documents"] > 100
     with pytest.raises(ValueError, match="too few texts"):
         mixture_errors(scores[:12], np.r_[np.zeros(8, int), np.ones(4, int)], repetitions=1)
+
+
+def test_no_interval_is_narrower_than_a_proportion_over_the_corpus():
+    # Perfect separation and a corpus scored all-synthetic: every bootstrap round gives 100%.
+    # The interval still reaches the Wilson bound for 360 of 360: n / (n + z^2) = 360 / 363.84.
+    corpus, human, synthetic = sets(np.full(360, 0.99), np.full(500, 0.01), np.full(500, 0.99))
+    result = estimate(corpus, Calibration(human, synthetic, "hand"), rounds=50)
+    z2 = 1.959963984540054**2
+    for name in ("acc", "pacc", "cc"):
+        m = result["methods"][name]
+        assert m["estimate"] == 1.0 and m["ci_high"] == 1.0
+        assert m["ci_low"] == pytest.approx(360 / (360 + z2), abs=1e-9)
+    assert result["ci_low"] == pytest.approx(360 / (360 + z2), abs=1e-9) and "Wilson" in result["interval"]

@@ -211,6 +211,7 @@ def test_a_malformed_state_file_means_the_shard_is_redone(tmp_path, shard_dir):
 # kill -9 ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["local", "dask"])
 def test_kill_9_of_the_scan_leaves_no_process_behind(tmp_path, engine):
     _, _, scan = running_scan(tmp_path, engine)

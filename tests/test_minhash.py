@@ -154,6 +154,7 @@ def corpus_with_planted_duplicates(tmp_path):
     return [write_parquet(tmp_path / "in" / f"s{k}.parquet", texts) for k, texts in enumerate(shards)]
 
 
+@pytest.mark.slow
 def test_scan_same_clusters_with_any_workers_and_shard_order(tmp_path):
     paths = corpus_with_planted_duplicates(tmp_path)
     one = run(tmp_path, *paths, out=tmp_path / "one", workers=1, batch_size=8)

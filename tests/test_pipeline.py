@@ -39,6 +39,31 @@ def test_id_column_is_used(tmp_path):
     assert documents(tmp_path / "out").column("doc_id").to_pylist() == ["u1", f"{path}:1"]
 
 
+def test_an_id_column_is_found_in_the_documented_order_and_said(tmp_path):
+    both = write_parquet(tmp_path / "p" / "a.parquet", ["x", "y"], id=["i1", "i2"], doc_id=["d1", None])
+    audit = run(tmp_path, both)
+    assert documents(tmp_path / "out").column("doc_id").to_pylist() == ["d1", f"{both}:1"]  # doc_id before id
+    assert audit["input"]["ids"] == {"column": "doc_id", "chosen_by": "found"}
+    jsonl = write_jsonl(tmp_path / "j" / "a.jsonl", [{"text": "x", "uuid": "u1"}, {"text": "y", "uuid": "u2"}])
+    assert run(tmp_path, jsonl, out=tmp_path / "j-out")["input"]["ids"]["column"] == "uuid"
+    assert documents(tmp_path / "j-out").column("doc_id").to_pylist() == ["u1", "u2"]
+    csv = tmp_path / "c" / "a.csv"
+    csv.parent.mkdir()
+    csv.write_text("text,document_id\nx,c1\n")
+    assert run(tmp_path, csv, out=tmp_path / "c-out")["input"]["ids"]["column"] == "document_id"
+    plain = write_parquet(tmp_path / "n" / "a.parquet", ["x"], title=["t"])
+    assert run(tmp_path, plain, out=tmp_path / "n-out")["input"]["ids"] == {"column": None, "chosen_by": "none: SOURCE:ROW"}
+
+
+def test_input_paths_are_relative_to_where_the_command_ran(tmp_path, monkeypatch):
+    write_parquet(tmp_path / "corpus" / "a.parquet", ["one text", "another text"])
+    monkeypatch.chdir(tmp_path)
+    run(tmp_path, "corpus", out=tmp_path / "out")
+    assert documents(tmp_path / "out").column("doc_id").to_pylist() == ["corpus/a.parquet:0", "corpus/a.parquet:1"]
+    assert str(tmp_path) not in (tmp_path / "out" / "report.html").read_text()
+
+
+@pytest.mark.slow
 def test_workers_do_not_change_output_bytes(tmp_path, shard_dir):
     one = run(tmp_path, shard_dir, out=tmp_path / "one", workers=1, batch_size=16)
     two = run(tmp_path, shard_dir, out=tmp_path / "two", workers=2, batch_size=16)
@@ -68,6 +93,7 @@ def test_sample_n_is_exact_uniform_and_seeded(tmp_path, shard_dir):
     assert all(160 <= h <= 240 for h in hits), hits  # expected 200 each (binomial sd about 11)
 
 
+@pytest.mark.slow
 def test_sample_fraction_is_seeded_and_near_the_fraction(tmp_path):
     path = write_parquet(tmp_path / "big.parquet", make_texts(4000))
     a = run(tmp_path, path, out=tmp_path / "a", sample_fraction=0.25, seed=3)
@@ -91,6 +117,35 @@ class _InterruptAfter:
         self.left -= 1
         if self.left == 0:
             raise KeyboardInterrupt
+
+    def phase(self, name: str) -> None: ...
+
+
+class _Recorder:
+    """A progress sink that writes down what it is told."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def start(self, shards: int) -> None:
+        self.events.append(f"start {shards}")
+
+    def advance(self, documents: int) -> None: ...
+
+    def shard_done(self) -> None:
+        self.events.append("shard")
+
+    def phase(self, name: str) -> None:
+        self.events.append(name)
+
+
+def test_progress_names_each_phase_after_the_scan(tmp_path):
+    write_parquet(tmp_path / "in" / "a.parquet", make_texts(120))
+    write_parquet(tmp_path / "in" / "b.parquet", make_texts(120, start=500))
+    recorder = _Recorder()
+    Scan(ScanConfig(inputs=(str(tmp_path / "in"),), out=tmp_path / "out", workers=1), progress=recorder).run()
+    assert recorder.events == ["start 2", "shard", "shard", "merging shard totals", "estimating the synthetic fraction",
+                               "projecting collapse risk", "joining near-duplicates", "writing reports"]
 
 
 def test_resume_after_interrupt_gives_the_clean_result(tmp_path, shard_dir):

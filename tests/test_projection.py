@@ -173,3 +173,16 @@ def test_a_tiny_corpus_whose_types_all_die_still_projects():
         result = project(spectrum, Plan(alpha=0.5, regime=regime, generations=6, runs=20))
         assert result["generations"][0]["types_alive"]["mean"] == 3
         assert 0 <= result["generations"][-1]["types_alive"]["mean"] <= 3
+
+
+def test_fresh_data_yardstick_matches_the_poisson_closed_form():
+    # One generation of m fresh tokens keeps a type of count c with probability 1 - exp(-m c / N).
+    spectrum = Spectrum.zipf(5_000, 1.1, 50_000)
+    result = project(spectrum, Plan(alpha=0.5, alpha_low=0.3, alpha_high=0.7, regime="mix", generations=3, runs=200))
+    fresh = result["fresh_data"]
+    kept = np.dot(spectrum.types, 1 - np.exp(-spectrum.counts))  # m = N: the corpus's own size
+    assert fresh["types_alive"]["mean"] == pytest.approx(kept, rel=0.005)
+    assert fresh["rare_decile_survival"]["mean"] == pytest.approx(result["risk_inputs"]["rare_decile_survival_fresh_data"], abs=0.01)
+    lost = 1 - kept / spectrum.size
+    assert fresh["generations_to_lose"] == {"10%": 1 if lost >= 0.10 else None, "50%": 1 if lost >= 0.50 else None}
+    assert result["generations"][-1]["types_alive"]["mean"] < fresh["types_alive"]["mean"]  # the mix loses more

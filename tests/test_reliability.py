@@ -129,6 +129,7 @@ def running_scan(tmp_path: Path, engine: str) -> tuple[Path, Path, subprocess.Po
     return corpus, out, scan
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["local", "dask"])
 def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tmp_path, engine):
     corpus, out, scan = running_scan(tmp_path, engine)
@@ -153,6 +154,7 @@ def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tm
     assert documents(out).equals(documents(tmp_path / "clean"))
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_batch_stops_with_a_clear_error_and_resume_finishes(tmp_path):
     corpus = tmp_path / "corpus"
     for k in range(4):
@@ -234,6 +236,7 @@ def test_a_parquet_row_group_of_100_mb_is_read_page_by_page(tmp_path):
     assert rows == n and peak < 30 * MiB
 
 
+@pytest.mark.slow
 def test_a_csv_with_a_100_mb_field_is_read_and_truncated(tmp_path):
     path = tmp_path / "wide.csv"
     with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -247,6 +250,7 @@ def test_a_csv_with_a_100_mb_field_is_read_and_truncated(tmp_path):
     assert audit["length"]["char_count"]["max"] == 1_000_000
 
 
+@pytest.mark.slow
 def test_a_corpus_of_100000_tiny_files(tmp_path):
     root = tmp_path / "tiny"
     for d in range(100):

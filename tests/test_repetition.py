@@ -155,6 +155,7 @@ def test_extreme_texts_give_finite_values(text):
         assert np.isfinite(float(value)), name
 
 
+@pytest.mark.slow
 def test_fifty_million_characters():
     text = ("lorem ipsum dolor sit amet " * 2_000_000)[:50_000_000]
     scores = score_one(text)

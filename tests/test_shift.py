@@ -181,6 +181,7 @@ def test_human_before_options_are_checked(tmp_path, options, message):
         ScanConfig(("x",), out=tmp_path / "out", **options)
 
 
+@pytest.mark.slow
 def test_a_scan_calibrates_on_dated_documents_and_a_shifted_one_fails_closed(tmp_path):
     import json
     import subprocess

@@ -22,7 +22,7 @@ the estimate's interval (a split normal: the estimate as mode, each half-interva
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -307,6 +307,18 @@ def _first_generation(alive: list[float], share: float) -> int | None:
     return lost[0] if lost else None
 
 
+def fresh_data(spectrum: Spectrum, plan: Plan) -> dict[str, Any]:
+    """What one generation trained on fresh human text of the same size does to each metric.
+
+    Every generation of fresh data is a new draw from generation 0, so this one generation
+    stands for all of them: the yardstick a projected figure is read against."""
+    runs = simulate(spectrum, replace(plan, alpha=0.0, alpha_low=None, alpha_high=None, regime="mix", generations=1))
+    bands = {name: _band(runs[name][:, 1]) for name in METRICS}
+    alive, start = bands["types_alive"]["mean"], float(runs["types_alive"][0, 0])
+    lose = {k: (1 if alive <= (1 - share) * start else None) for k, share in (("10%", 0.10), ("50%", 0.50))}
+    return {**bands, "generations_to_lose": lose}
+
+
 def project(spectrum: Spectrum, plan: Plan) -> dict[str, Any]:
     """The `collapse_projection` section of audit.json."""
     runs = simulate(spectrum, plan)
@@ -331,6 +343,7 @@ def project(spectrum: Spectrum, plan: Plan) -> dict[str, Any]:
                                 "hapaxes": int(spectrum.types[spectrum.counts == 1].sum())}},
         "generations": generations,
         "generations_to_lose": {"10%": _first_generation(alive, 0.10), "50%": _first_generation(alive, 0.50)},
+        "fresh_data": fresh_data(spectrum, plan),
         "closed_form": closed_forms(spectrum, plan),
         "model": "unigram Wright-Fisher chain on the corpus's word spectrum, Poissonised counts; "
                  f"{plan.runs} runs, alpha drawn per run from its interval",

@@ -13,6 +13,11 @@ evidence, and disagreement is reported. It is not the default and does not widen
 interval: in the reference-data benchmark its error was ten times the default's and its
 interval covered the truth in under half of the runs.
 
+No interval is narrower than the Wilson score interval of a proportion over the corpus's
+documents (`_sampling_floor`): the corpus is a draw from its source, so even a perfect
+detector could not place the fraction more precisely. A method clipped at 0% or 100% in
+every bootstrap round would otherwise print a zero-width interval such as [100%, 100%].
+
 When the calibration sets are poorly separated (AUROC under 0.75) or the methods'
 intervals do not overlap, the estimate says so in words and its interval widens to the
 union of the adjusted methods' intervals rather than pretending.
@@ -24,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 
 from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet, occurrence_mle
 from detectors.partials import Bundle
@@ -57,6 +63,13 @@ def _percentiles(draws: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))
 
 
+def _sampling_floor(estimate: float, low: float, high: float, documents: float, confidence: float) -> tuple[float, float]:
+    """[low, high] widened to hold the Wilson score interval of `estimate` as a proportion of `documents`."""
+    n = max(int(round(documents)), 1)
+    wilson = binomtest(min(n, max(0, int(round(estimate * n)))), n).proportion_ci(confidence, method="wilson")
+    return min(low, float(wilson.low)), max(high, float(wilson.high))
+
+
 def occurrence_interval(ratios: Bundle, rounds: int = 200, confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
     """The word-occurrence mixture MLE with a bootstrap interval: round r resamples the corpus's
     ratio histogram under the r-th bootstrap profile of the reference sets (see
@@ -87,7 +100,9 @@ def estimate(scores: ScoreSet, calibration: Calibration, method: str = DEFAULT_M
         s, h, y = scores.resample(rng), calibration.human.resample(rng), calibration.synthetic.resample(rng)
         for name, q in QUANTIFIERS.items():
             draws[name][r] = q(s, h, y)
-    methods = {name: dict(zip(("estimate", "ci_low", "ci_high"), (point[name], *_percentiles(draws[name], confidence))))
+    methods = {name: dict(zip(("estimate", "ci_low", "ci_high"),
+                              (point[name], *_sampling_floor(point[name], *_percentiles(draws[name], confidence),
+                                                             scores.size, confidence))))
                for name in QUANTIFIERS}
     methods.update(independent or {})
     auroc = calibration.auroc()
@@ -115,6 +130,7 @@ def estimate(scores: ScoreSet, calibration: Calibration, method: str = DEFAULT_M
         "methods": methods,
         "calibration": {"source": calibration.source, "human": int(round(calibration.human.size)),
                         "synthetic": int(round(calibration.synthetic.size)), "auroc": auroc},
-        "interval": f"percentile bootstrap, {rounds} rounds, resampling the corpus and both calibration sets",
+        "interval": f"percentile bootstrap, {rounds} rounds, resampling the corpus and both calibration sets; "
+                    "never narrower than the Wilson interval of a proportion over the corpus's documents",
         "warnings": warnings,
     }

@@ -38,6 +38,9 @@ def record_limit(max_doc_chars: int) -> int:
     return max(MIN_RECORD_BYTES, 4 * max_doc_chars)
 
 
+ID_COLUMNS = ("doc_id", "id", "uuid", "document_id", "guid", "_id")  # tried in this order without --id-column
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
     """Which input columns hold the text, the document id and the `--by` stratum."""
@@ -45,6 +48,14 @@ class ColumnSpec:
     text: str | None = None
     id: str | None = None
     by: str | None = None
+
+    def id_for(self, where: str, names: list[str], text: str | None = None) -> str | None:
+        """The id column of a source: `--id-column` (which must exist), else the first of ID_COLUMNS
+        that is there and is not the text, else None (ids are then SOURCE:ROW)."""
+        if self.id is not None:
+            _check_column(where, names, self.id, "--id-column")
+            return self.id
+        return next((c for c in ID_COLUMNS if c in names and c != text), None)
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class DocumentBatch:
     oversized: np.ndarray  # the record was longer than the read limit and was not read (text is None)
     ids: list[str | None] | None = None
     strata: list[str | None] | None = None
+    id_column: str | None = None  # where `ids` came from
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -88,7 +100,7 @@ class DocumentBatch:
         idx = np.flatnonzero(keep)
         pick = lambda values: None if values is None else [values[i] for i in idx]  # noqa: E731
         return DocumentBatch([self.sources[i] for i in idx], self.rows[idx], pick(self.texts), self.repaired[idx],
-                             self.not_string[idx], self.oversized[idx], pick(self.ids), pick(self.strata))
+                             self.not_string[idx], self.oversized[idx], pick(self.ids), pick(self.strata), self.id_column)
 
 
 def group_shards(sources: list[Source]) -> list[Shard]:
@@ -148,6 +160,7 @@ class _Accumulator:
     def __init__(self, batch_size: int, batch_chars: int, with_ids: bool, with_strata: bool) -> None:
         self.batch_size, self.batch_chars = batch_size, batch_chars
         self.with_ids, self.with_strata = with_ids, with_strata
+        self.id_column: str | None = None  # set by the reader once it has seen the columns
         self._reset()
 
     def _reset(self) -> None:
@@ -190,7 +203,7 @@ class _Accumulator:
         batch = DocumentBatch(self.sources, np.asarray(self.rows, dtype=np.int64), self.texts,
                               np.asarray(self.repaired, dtype=bool), np.asarray(self.not_string, dtype=bool),
                               np.asarray(self.oversized, dtype=bool), self.ids if self.with_ids else None,
-                              self.strata if self.with_strata else None)
+                              self.strata if self.with_strata else None, self.id_column)
         self._reset()
         return batch
 
@@ -240,7 +253,7 @@ class ShardReader:
         return sum(len(b) for b in self.batches())
 
     def _accumulator(self) -> _Accumulator:
-        return _Accumulator(self.batch_size, self.batch_chars, self.columns.id is not None, self.columns.by is not None)
+        return _Accumulator(self.batch_size, self.batch_chars, True, self.columns.by is not None)
 
     @staticmethod
     def _parquet_file(handle: io.IOBase) -> pq.ParquetFile:
@@ -254,15 +267,15 @@ class ShardReader:
             names = schema.names
             strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
             text = choose_text_column(source.name, names, strings, self.columns.text)
-            _check_column(source.name, names, self.columns.id, "--id-column")
-            _check_column(source.name, names, self.columns.by, "--by")
-            wanted = list(dict.fromkeys(c for c in (text, self.columns.id, self.columns.by) if c))
             acc = self._accumulator()
+            acc.id_column = id_column = self.columns.id_for(source.name, names, text)
+            _check_column(source.name, names, self.columns.by, "--by")
+            wanted = list(dict.fromkeys(c for c in (text, id_column, self.columns.by) if c))
             row = 0
             for record_batch in parquet.iter_batches(batch_size=self.batch_size, columns=wanted, use_threads=False):
                 values = {name: record_batch.column(name).to_pylist() for name in wanted}
                 for i, doc_text in enumerate(values[text]):
-                    doc_id = values[self.columns.id][i] if self.columns.id else None
+                    doc_id = values[id_column][i] if id_column else None
                     stratum = values[self.columns.by][i] if self.columns.by else None
                     if (batch := acc.add(source.name, row, doc_text, doc_id, stratum)) is not None:
                         yield batch
@@ -309,10 +322,10 @@ class ShardReader:
                     names = list(record)
                     text_column = choose_text_column(source.name, names, [k for k, v in record.items() if isinstance(v, str)],
                                                      self.columns.text)
-                    _check_column(source.name, names, self.columns.id, "--id-column")
+                    acc.id_column = self.columns.id_for(source.name, names, text_column)
                     _check_column(source.name, names, self.columns.by, "--by")
                 batch = acc.add(source.name, row, record.get(text_column),
-                                record.get(self.columns.id) if self.columns.id else None,
+                                record.get(acc.id_column) if acc.id_column else None,
                                 record.get(self.columns.by) if self.columns.by else None, repaired)
                 if batch is not None:
                     yield batch
@@ -330,10 +343,10 @@ class ShardReader:
                 return
             header = [repair_text(h)[0] for h in header]
             text = choose_text_column(source.name, header, header if len(header) == 1 else [], self.columns.text)
-            _check_column(source.name, header, self.columns.id, "--id-column")
+            acc.id_column = self.columns.id_for(source.name, header, text)
             _check_column(source.name, header, self.columns.by, "--by")
             where = {name: i for i, name in enumerate(header)}
-            t, d, b = where[text], where.get(self.columns.id or ""), where.get(self.columns.by or "")
+            t, d, b = where[text], where.get(acc.id_column or ""), where.get(self.columns.by or "")
             for row, record in enumerate(reader):
                 if len(record) != len(header):
                     raise SourceError(source.name, f"record {row + 1}: {len(record)} fields, the header has {len(header)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +81,18 @@ def _describe(fs: fsspec.AbstractFileSystem, path: str, original: str, forced: s
         raise AuditError(f"{original}: unknown format (use one of {', '.join(FORMATS)} by extension, or --format)")
     info = fs.info(path)
     modified = info.get("mtime") or info.get("LastModified") or info.get("ETag") or info.get("etag")
-    return Source(_url(fs, path, original), fmt, info.get("size"), None if modified is None else str(modified))
+    return Source(_url(fs, path, original), fmt, info.get("size"), None if modified is None else str(modified),
+                  label=_relative(path) if "://" not in original else None)
+
+
+def _relative(path: str) -> str:
+    """A local path under the directory the command ran in, relative to it (reports are shared,
+    and an absolute path tells strangers about the machine); a path elsewhere stays as it is."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
 
 
 def resolve_sources(inputs: list[str], forced_format: str | None = None) -> list[Source]:

@@ -55,7 +55,12 @@ from corpus_audit.report.render import write_reports
 from corpus_audit.scan.engines import Engine, LocalEngine
 from corpus_audit.scan.progress import ProgressSink, Silent
 from corpus_audit.scan.sampling import Sampler, choose_exact
-from corpus_audit.scan.shard_scan import ShardScanner, check_strata, check_strata_early
+from corpus_audit.scan.shard_scan import (
+    ShardScanner,
+    check_strata,
+    check_strata_early,
+    first_id_column,
+)
 from detectors import Bundle, Detector, Histogram, MinHashDetector, default_detectors
 from detectors.classifier import ClassifierDetector
 from detectors.occurrence import WordOccurrenceDetector
@@ -99,6 +104,7 @@ class Scan:
         shards = group_shards(self.sources or resolve_sources(list(self.config.inputs), self.config.format))
         self.reference = group_shards(resolve_sources([self.config.against])) if self.config.against else []
         check_strata_early((self._reader(shard) for shard in shards), self.config.by)
+        id_column = first_id_column(self._reader(shard) for shard in shards)
         self.state.lock(self.config.resume, self.config.overwrite)
         try:
             sampler, population = self._sampler(shards)
@@ -117,18 +123,24 @@ class Scan:
             todo = [s for s in shards if s.index not in self.results and s.index not in skipped_now]
             with self._engine() as engine:
                 engine.scan(self._scanner(sampler), todo, self)
+                self.progress.phase("merging shard totals")
                 audit = self._assemble(shards, population, resumed)
                 if self.model is not None and "classifier" in self.merged:
+                    self.progress.phase("estimating the synthetic fraction")
                     self._estimate(audit, engine)
                     if "spectrum" in audit:
+                        self.progress.phase("projecting collapse risk")
                         audit["collapse_projection"] = self._project(audit)
                 scanned = time.perf_counter()
                 for detector in self.detectors:
                     if isinstance(detector, MinHashDetector):
+                        self.progress.phase("joining near-duplicates")
                         audit["near_duplicates"] = self._near_duplicates(detector, shards, engine)
                         if "synthetic_fraction" in audit:
                             composition(audit["synthetic_fraction"], self.state.documents, self._parts(),
                                         self.calibration, self.config.seed)
+            audit["input"]["ids"] = {"column": id_column, "chosen_by": "--id-column" if self.config.id_column else
+                                     "found" if id_column else "none: SOURCE:ROW"}
             audit["warnings"] = audit_warnings(audit)
             finished = time.perf_counter()
             audit["timing"] = {"engine": self.config.engine, "workers": self.config.workers,
@@ -138,6 +150,7 @@ class Scan:
                                "documents_per_second": round(audit["input"]["scanned"] / (finished - started), 1)}
             if self.config.fail_on:
                 audit["gate"] = gating.evaluate([gating.parse_rule(r) for r in self.config.fail_on], audit)
+            self.progress.phase("writing reports")
             atomic.write_json(self.config.out / "audit.json", audit)
             write_reports(audit, self.config.out / "report.html", self.config.out / "report.md")
             return audit
@@ -207,7 +220,7 @@ class Scan:
         ordered = sorted(merged.items(), key=lambda kv: (-kv[1].count, kv[0]))
         results = engine.map(partial(honest_estimate, choice=choice, seed=self.config.seed),
                              [ScoreSet.from_histogram(histogram.counts) for _, histogram in ordered])
-        return [{"value": value, "documents": histogram.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high")},
+        return [{"value": value, "documents": histogram.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high", "state")},
                  "warnings": result["warnings"]} for (value, histogram), result in zip(ordered, results)]
 
     def _estimate(self, audit: dict[str, Any], engine: Engine) -> None:

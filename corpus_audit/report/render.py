@@ -19,7 +19,15 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from corpus_audit.collapse.projection import RISK_TEXT
 from corpus_audit.io import atomic
 from corpus_audit.report import charts
-from corpus_audit.report.summary import printable, state_in_words
+from corpus_audit.report.summary import (
+    gate_value,
+    ids_in_words,
+    lose_in_words,
+    plural,
+    printable,
+    state_in_words,
+    stratum_warnings,
+)
 
 
 def _inert(value: Any) -> str:
@@ -44,11 +52,17 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("corpus_audit.report", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(pct=_pct, thousands=_thousands, num=_num, printable=_inert)
+    env.filters["format_as"] = lambda value, name: env.filters[name](value)
+    env.globals.update(plural=plural, gate_value=gate_value, stratum_warnings=stratum_warnings, lose=lose_in_words,
+                       ids_in_words=ids_in_words)
     return env
 
 
 def _charts(audit: dict[str, Any]) -> dict[str, str]:
+    """Every chart the audit has data for, each wrapped as `<figure class="chart" data-chart=NAME>`."""
     out: dict[str, str] = {}
+    if (audit.get("length") or {}).get("word_count", {}).get("count"):
+        out["length"] = charts.lengths(audit["length"])
     sf = audit.get("synthetic_fraction")
     if sf:
         if "score_histograms" in sf:
@@ -58,25 +72,26 @@ def _charts(audit: dict[str, Any]) -> dict[str, str]:
                                           "synthetic fraction by method (95% interval)")
     if audit.get("strata"):
         rows = audit["strata"][:30]
-        out["strata"] = charts.intervals([f"#{i + 1}" for i in range(len(rows))],
-                                         [(r["estimate"], r["ci_low"], r["ci_high"]) for r in rows],
-                                         "synthetic fraction by stratum (row numbers of the table)")
+        labels = [_inert(r["value"])[:30] + ("..." if len(str(r["value"])) > 30 else "") for r in rows]
+        out["strata"] = charts.intervals(labels, [(r["estimate"], r["ci_low"], r["ci_high"]) for r in rows],
+                                         f"synthetic fraction by {audit['config']['by']} (95% interval)")
     nd = audit.get("near_duplicates")
     if nd and nd.get("largest"):
         out["clusters"] = charts.bars([f"#{i + 1}" for i in range(len(nd["largest"]))], [c["size"] for c in nd["largest"]],
-                                      "documents in the largest near-duplicate clusters", log=True)
+                                      "documents in the largest near-duplicate clusters (row numbers of the table)")
     rep = audit.get("repetition")
     if rep and rep.get("share_over_threshold"):
         names = list(rep["share_over_threshold"])
         out["repetition"] = charts.bars(names, [rep["share_over_threshold"][n] for n in names],
-                                        "share of documents over each Gopher threshold")
+                                        "share of documents over each Gopher threshold", fmt="{:.1%}")
     if audit.get("collapse_projection"):
-        out["projection"] = charts.projection_curves(audit["collapse_projection"]["generations"])
-    return out
+        projection = audit["collapse_projection"]
+        out["projection"] = charts.projection_curves(projection["generations"], projection.get("fresh_data"))
+    return {name: f'<figure class="chart" data-chart="{name}">{svg}</figure>' for name, svg in out.items()}
 
 
 def render_html(audit: dict[str, Any]) -> str:
-    context = {key: audit.get(key) for key in ("tool", "input", "config", "strata", "model", "gate")}
+    context = {key: audit.get(key) for key in ("tool", "input", "config", "strata", "model", "gate", "length")}
     context["warnings"] = audit.get("warnings") or []  # absent from audits made before it was added
     context.update(state=state_in_words(audit["synthetic_fraction"]) if audit.get("synthetic_fraction") else None,
                    sf=audit.get("synthetic_fraction"), nd=audit.get("near_duplicates"), rep=audit.get("repetition"),
@@ -112,12 +127,15 @@ def render_markdown(audit: dict[str, Any]) -> str:
         lines.append(f"- Collapse risk: **{cp['risk']}** ({cp['inputs']['regime']}, {cp['inputs']['generations']} generations; "
                      f"excess rare-word loss {_pct(cp['risk_inputs']['excess_rare_decile_loss'])})")
     for g in audit.get("gate") or []:
-        value = _num(g["value"]) if isinstance(g["value"], (int, float)) else g["value"]
         judged = f"; judged on {g['judged_on']}" if g.get("judged_on") else ""
-        lines.append(f"- Rule {_md(g['rule'])}: {'**broken**' if g['broken'] else 'holds'} (value {_md(value)}{_md(judged)})")
+        lines.append(f"- Rule {_md(g['rule'])}: {'**broken**' if g['broken'] else 'holds'} (value {_md(gate_value(g))}{_md(judged)})")
     if sf:
         lines += ["", "| method | estimate | 95% interval |", "|---|---|---|"]
         lines += [f"| {name} | {_pct(m['estimate'])} | {_pct(m['ci_low'])} to {_pct(m['ci_high'])} |" for name, m in sf["methods"].items()]
+    if audit.get("strata"):
+        lines += ["", f"| {_md(audit['config']['by'])} | documents | estimate | 95% interval | warnings |", "|---|---|---|---|---|"]
+        lines += [f"| {_md(r['value'])} | {r['documents']:,} | {_pct(r['estimate'])} | {_pct(r['ci_low'])} to {_pct(r['ci_high'])} "
+                  f"| {_md(stratum_warnings(r))} |" for r in audit["strata"]]
     lines += ["", "## Composition", ""]
     if sf:
         lines.append(f"An estimated {_pct(sf['estimate'])} of the documents (95% interval {_pct(sf['ci_low'])} to "

@@ -1,4 +1,8 @@
-"""The terminal summary of an audit (plain text when not on a terminal)."""
+"""The terminal summary of an audit (plain text when not on a terminal).
+
+Off a terminal (a CI log, a pipe) nothing is wrapped: each message is one line, so
+`grep` and log viewers see it whole.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,19 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+
+def output(stderr: bool = False) -> Console:
+    """The console every command prints to: styled on a terminal, one unwrapped line per message off it."""
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, soft_wrap=True, width=100_000)
+    return console
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 shard`, `4 shards`: the count with thousands separators and its noun."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _fmt(value: float | int | None) -> str:
@@ -35,6 +52,25 @@ def state_in_words(section: dict[str, Any]) -> str:
         return (f"SHIFTED: the corpus is unlike the data the estimate was calibrated on, so the interval spans what "
                 f"no calibration can rule out ({test}). Give in-domain references to narrow it.")
     return f"calibrated ({test})."
+
+
+def ids_in_words(ids: dict[str, Any]) -> str:
+    """Where the documents' ids came from, as the audit's `input.ids` records it."""
+    if not ids.get("column"):
+        return "source and row number (SOURCE:ROW): no id column given or found"
+    how = "given by --id-column" if ids["chosen_by"] == "--id-column" else "found automatically; --id-column picks another"
+    return f"column {ids['column']!r} ({how})"
+
+
+def stratum_warnings(row: dict[str, Any]) -> str:
+    """A stratum's warnings in a table cell: the head of each (audit.json `strata` has them whole)."""
+    return "; ".join(w.split(": ")[0].split(". ")[0] for w in row.get("warnings") or [])
+
+
+def gate_value(result: dict[str, Any]) -> str:
+    """A --fail-on rule's value as people read it: a percentage, or the risk grade."""
+    value = result["value"]
+    return f"{value:.1%}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def _estimate(section: dict[str, Any], console: Console) -> None:
@@ -70,6 +106,16 @@ def _band(cell: dict[str, Any], percent: bool = False) -> str:
     return f"{cell['mean']:.1%}" if percent else _fmt(cell["mean"])
 
 
+PROJECTED = (("types_alive", "types alive", False), ("hapax_survival", "hapaxes", True),
+             ("rare_decile_survival", "rare decile", True), ("coverage", "coverage", True),
+             ("entropy", "entropy", False), ("chi2", "chi2", False))
+
+
+def lose_in_words(lose: dict[str, int | None]) -> str:
+    """`generations_to_lose` as `3 / never`: the generations until 10% and 50% of word types are lost."""
+    return " / ".join("never" if lose[k] is None else str(lose[k]) for k in ("10%", "50%"))
+
+
 def print_projection(section: dict[str, Any], console: Console) -> None:
     """The collapse projection: risk grade and why, then the key figures per generation."""
     inputs, why = section["inputs"], section["risk_inputs"]
@@ -81,24 +127,26 @@ def print_projection(section: dict[str, Any], console: Console) -> None:
                   f"{why['rare_decile_survival_fresh_data']:.1%} on fresh real data; excess loss "
                   f"{why['excess_rare_decile_loss']:.1%}; stability margin {why['stability_margin']:.2f}")
     console.print(f"  rule: {section['risk_rule']}")
-    table = Table(box=None)
-    for header in ("gen", "types alive", "hapaxes", "rare decile", "coverage", "entropy", "chi2"):
+    fresh = section.get("fresh_data")  # absent from audits made before it was added
+    table = Table(box=None, caption="each generation, then in brackets the same figure after a generation of fresh "
+                                    "human text of the same size" if fresh else None, caption_justify="left")
+    table.add_column("gen", justify="right")
+    for _, header, _ in PROJECTED:
         table.add_column(header, justify="right")
     for row in section["generations"]:
-        table.add_row(str(row["generation"]), _band(row["types_alive"]), _band(row["hapax_survival"], True),
-                      _band(row["rare_decile_survival"], True), _band(row["coverage"], True), _band(row["entropy"]),
-                      _band(row["chi2"]))
+        cells = [_band(row[key], percent) + (f" ({_band(fresh[key], percent)})" if fresh and row["generation"] else "")
+                 for key, _, percent in PROJECTED]
+        table.add_row(str(row["generation"]), *cells)
     console.print(table)
-    lose = section["generations_to_lose"]
-    console.print("  generations until 10% / 50% of types are lost: "
-                  + " / ".join("-" if lose[k] is None else str(lose[k]) for k in ("10%", "50%")))
+    versus = f" (fresh human text of the same size: {lose_in_words(fresh['generations_to_lose'])})" if fresh else ""
+    console.print(f"  generations until 10% / 50% of types are lost: {lose_in_words(section['generations_to_lose'])}{versus}")
 
 
 def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None:
     """A short, readable account of the audit at 80 columns."""
     inp = audit["input"]
     console.print(f"[bold]corpus-audit {audit['tool']['version']}[/bold]: {inp['scanned']:,} documents scanned "
-                  f"of {inp['documents']:,} in {inp['shards']:,} shards ({inp['bytes'] / 1e6:,.1f} MB)")
+                  f"of {inp['documents']:,} in {plural(inp['shards'], 'shard')} ({inp['bytes'] / 1e6:,.1f} MB)")
     sampling = inp["sampling"]
     if sampling["mode"] != "all":
         console.print(f"  sample: {sampling['mode']} {sampling['requested']} (seed {sampling['seed']}), "
@@ -110,6 +158,8 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
     for count, text in notes:
         if count:
             console.print(f"  [yellow]{count:,}[/yellow] {escape(text)}")
+    if (inp.get("ids") or {}).get("chosen_by") == "found":
+        console.print(f"  document ids: {escape(ids_in_words(inp['ids']))}")
     for skipped in inp["skipped_sources"]:
         console.print(f"  [red]skipped source[/red] {escape(skipped['source'])}: {escape(skipped['error'])}")
     if "length" in audit:
@@ -126,11 +176,11 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
         _estimate(audit["synthetic_fraction"], console)
     if audit.get("strata"):
         table = Table(title=f"by {escape(str(audit['config']['by']))}", title_justify="left", box=None)
-        for header in ("value", "documents", "estimate", "95% interval"):
-            table.add_column(header, justify="left" if header == "value" else "right")
+        for header in ("value", "documents", "estimate", "95% interval", "warnings"):
+            table.add_column(header, justify="right" if header in ("documents", "estimate", "95% interval") else "left")
         for row in audit["strata"][:15]:
             table.add_row(escape(printable(str(row["value"])[:40])), f"{row['documents']:,}", f"{row['estimate']:.1%}",
-                          f"{row['ci_low']:.1%} to {row['ci_high']:.1%}")
+                          f"{row['ci_low']:.1%} to {row['ci_high']:.1%}", escape(stratum_warnings(row)))
         console.print(table)
         if len(audit["strata"]) > 15:
             console.print(f"  ... {len(audit['strata']) - 15:,} more values in audit.json")
@@ -158,7 +208,7 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
     for g in audit.get("gate") or []:
         state = "[red]broken[/red]" if g["broken"] else "holds"
         judged = f"; judged on {g['judged_on']}" if g.get("judged_on") else ""
-        console.print(f"  rule {escape(printable(g['rule']))}: {state} (value {escape(str(g['value']))}{escape(judged)})")
+        console.print(f"  rule {escape(printable(g['rule']))}: {state} (value {gate_value(g)}{escape(judged)})")
     timing = audit.get("timing", {})
     if timing.get("documents_per_second"):
         console.print(f"  {timing['seconds']:.1f} s, {timing['documents_per_second']:,.0f} docs/s")

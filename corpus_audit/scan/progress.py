@@ -25,6 +25,9 @@ class ProgressSink(Protocol):
 
     def shard_done(self) -> None: ...
 
+    def phase(self, name: str) -> None:
+        """The work after the scan has begun a new phase (joining, estimating, ...)."""
+
 
 class Silent:
     """A ProgressSink that says nothing."""
@@ -34,6 +37,8 @@ class Silent:
     def advance(self, documents: int) -> None: ...
 
     def shard_done(self) -> None: ...
+
+    def phase(self, name: str) -> None: ...
 
 
 def progress_enabled() -> bool:
@@ -45,7 +50,7 @@ class TerminalProgress:
     """Implements the pipeline's ProgressSink with a rich bar on stderr."""
 
     def __init__(self) -> None:
-        self._bar = Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(), TextColumn("shards"),
+        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("shards"),
                              TextColumn("{task.fields[docs]:,} docs, {task.fields[rate]:,.0f} docs/s"),
                              TimeElapsedColumn(), console=Console(stderr=True), transient=True)
         self._task = None
@@ -59,7 +64,7 @@ class TerminalProgress:
         self._bar.stop()
 
     def start(self, shards: int) -> None:
-        self._task = self._bar.add_task("scan", total=shards, docs=0, rate=0.0)
+        self._task = self._bar.add_task("scanning", total=shards, docs=0, rate=0.0)
 
     def advance(self, documents: int) -> None:
         self._docs += documents
@@ -68,3 +73,7 @@ class TerminalProgress:
 
     def shard_done(self) -> None:
         self._bar.advance(self._task)
+
+    def phase(self, name: str) -> None:
+        if self._task is not None:
+            self._bar.update(self._task, description=name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,6 +95,20 @@ def check_strata_early(readers: Iterable[ShardReader], by: str | None) -> None:
                     return
     except SourceError:
         return  # an unreadable shard is the scan's to report (or skip), in its place
+
+
+def first_id_column(readers: Iterable[ShardReader]) -> str | None:
+    """The id column of the first shard that yields a batch: `--id-column`, or the one found
+    among ID_COLUMNS (said in the audit, so the user knows where ids came from)."""
+    for reader in readers:
+        try:
+            with closing(reader.batches()) as batches:
+                batch = next(batches, None)
+        except SourceError:
+            continue
+        if batch is not None:
+            return batch.id_column
+    return None
 
 
 @dataclass
