@@ -176,9 +176,13 @@ class TextFeaturizer:
         self.lexicon = lexicon or default_lexicon()
 
     def parts(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
-        """(counts of hashed word unigrams and bigrams, dense features) of the layout-normalised texts."""
-        texts = [normalize_layout(t) for t in texts]
+        """(counts of hashed word unigrams and bigrams, dense features) of the layout-normalised texts.
+
+        Layout normalisation only rewrites runs of whitespace, which `fold` makes one space
+        anyway: the words of the raw texts are those of the normalised ones, so their hashes
+        are read from the batch (shared with the other detectors)."""
         words = hash_words(texts)
+        texts = [normalize_layout(t) for t in texts]
         return self._counts(words, len(texts)), style_features(texts, words, self.lexicon)
 
     def _counts(self, words: HashedWords, ndocs: int) -> sp.csr_matrix:
@@ -259,7 +263,8 @@ class ClassifierDetector(Detector):
         texts' dense features go only to `partial`, which samples them for the shift test."""
         has_text = _has_text(texts)
         p = np.full(len(texts), np.nan, dtype=np.float32)
-        decision, dense = self._decide([t for t, keep in zip(texts, has_text) if keep])
+        kept = texts if has_text.all() else [t for t, keep in zip(texts, has_text) if keep]  # the batch keeps its products
+        decision, dense = self._decide(kept)
         p[has_text] = platt(decision, self.model.platt_a, self.model.platt_b)
         if self.adapter is not None:
             p[has_text] = self.adapter.probability(p[has_text], dense)

@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from detectors.prepared import prepared
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -66,7 +68,17 @@ class HashedWords:
         return np.repeat(np.arange(len(self.counts)), self.counts)
 
 
-def hash_words(texts: Sequence[str], seed: int = 0) -> HashedWords:
+@dataclass
+class _SplitWords:
+    """The normalised words of a batch, dictionary-encoded: what every seed's hashes start from."""
+
+    distinct: list[str]
+    index: np.ndarray  # each word's position in `distinct`
+    counts: np.ndarray  # int64 words per document
+    lengths: np.ndarray  # int64 characters of each word
+
+
+def _split(texts: Sequence[str]) -> _SplitWords:
     split = pc.ascii_split_whitespace(pa.array([fold(t) for t in texts], pa.large_string()))
     words = split.flatten()
     # An empty text splits into one empty word: drop those.
@@ -74,13 +86,21 @@ def hash_words(texts: Sequence[str], seed: int = 0) -> HashedWords:
     word_doc = np.repeat(np.arange(len(texts)), np.diff(split.offsets.to_numpy()))[nonempty]
     kept = words.filter(pa.array(nonempty))
     encoded = pc.dictionary_encode(kept)
-    uniques = encoded.dictionary.to_pylist()
-    unique_hashes = np.fromiter((xxhash.xxh64_intdigest(u.encode("utf-8", "surrogatepass"), seed) for u in uniques),
-                                np.uint64, len(uniques))
-    index = encoded.indices.to_numpy(zero_copy_only=False)
-    lengths = pc.utf8_length(kept).to_numpy(zero_copy_only=False).astype(np.int64)
-    return HashedWords(unique_hashes[index], np.bincount(word_doc, minlength=len(texts)).astype(np.int64), lengths,
-                       unique_hashes, index)
+    return _SplitWords(encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False),
+                       np.bincount(word_doc, minlength=len(texts)).astype(np.int64),
+                       pc.utf8_length(kept).to_numpy(zero_copy_only=False).astype(np.int64))
+
+
+def _hash(split: _SplitWords, seed: int) -> HashedWords:
+    unique_hashes = np.fromiter((xxhash.xxh64_intdigest(u.encode("utf-8", "surrogatepass"), seed) for u in split.distinct),
+                                np.uint64, len(split.distinct))
+    return HashedWords(unique_hashes[split.index], split.counts, split.lengths, unique_hashes, split.index)
+
+
+def hash_words(texts: Sequence[str], seed: int = 0) -> HashedWords:
+    """The batch's normalised words hashed with `seed`; on a PreparedTexts the split is made
+    once for every seed and the hashes once per seed."""
+    return prepared(texts, ("hashed_words", seed), lambda: _hash(prepared(texts, "split_words", lambda: _split(texts)), seed))
 
 
 def word_hash(word: str, seed: int = 0) -> int:

@@ -25,7 +25,10 @@ from detectors import (
     WordSpectrumDetector,
 )
 from detectors.classifier import ClassifierDetector
+from detectors.layout import normalize_layout
 from detectors.occurrence import WordOccurrenceDetector
+from detectors.prepared import PreparedTexts
+from detectors.tokens import hash_words
 from tests.conftest import make_texts
 
 # Every code point, lone surrogates and control characters included, and runs of one
@@ -116,3 +119,25 @@ def test_every_detector_scores_any_text_in_range(detector, texts):
     if partial is not None:
         merged = Bundle.from_state(json.loads(json.dumps(partial.to_state()))).merge(partial)
         json.dumps(detector.summarize(merged), allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(texts=st.lists(ANY_TEXT, max_size=8))
+def test_layout_normalisation_keeps_the_words_so_the_classifier_may_share_the_batch_hashes(texts):
+    # The classifier hashes the raw batch's words (shared with MinHash's split and the
+    # spectrum) instead of the layout-normalised texts': that is right only if these agree.
+    raw, normalised = hash_words(texts), hash_words([normalize_layout(t) for t in texts])
+    assert np.array_equal(raw.hashes, normalised.hashes) and np.array_equal(raw.counts, normalised.counts)
+    assert np.array_equal(raw.lengths, normalised.lengths)
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts=st.lists(ANY_TEXT, max_size=8))
+def test_every_detector_scores_a_prepared_batch_as_a_plain_list(texts):
+    # The products a PreparedTexts shares between detectors change nothing they output.
+    shared = PreparedTexts(texts)
+    for detector in DETECTORS:
+        alone, together = detector.score(list(texts)), detector.score(shared)
+        assert alone.keys() == together.keys()
+        for name in alone:
+            assert np.array_equal(np.asarray(alone[name]), np.asarray(together[name]), equal_nan=True), (detector.name, name)

@@ -297,7 +297,7 @@ def closed_forms(spectrum: Spectrum, plan: Plan) -> dict[str, Any]:
         forms["types_alive"] = [float(k)] + [float(np.dot(spectrum.types, [theory.replace_survival(c, g, first) for c in spectrum.counts]))
                                              for g in range(1, plan.generations + 1)]
     if plan.regime == "mix":
-        absent = np.array([theory.mix_absence(x, plan.alpha, m) for x in p])
+        absent = np.exp(-(1 - plan.alpha) * m * p * theory.mix_absence_sum(plan.alpha))  # mix_absence, S computed once
         forms["types_alive_long_run"] = float(np.dot(spectrum.types, 1 - absent))
     return forms
 

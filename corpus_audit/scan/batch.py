@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from detectors import Detector
+from detectors.prepared import PreparedTexts
 
 
 @dataclass
@@ -20,7 +21,8 @@ class ScoredBatch:
 
 
 def score_texts(detectors: Sequence[Detector], texts: Sequence[str]) -> ScoredBatch:
-    """Run every detector over one batch."""
+    """Run every detector over one batch, which keeps what they derive from it for each other."""
+    texts = PreparedTexts(texts)
     columns: dict[str, np.ndarray] = {}
     partials: dict[str, Any] = {}
     for detector in detectors:
