@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from detectors.base import Column, Detector
 from detectors.partials import Bundle, Histogram, Tally
@@ -98,17 +99,41 @@ def _duplicates(pieces: list[str]) -> tuple[int, int]:
     return count, chars
 
 
+def _split_words(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`text.split()` of every text as (words per text, each word's id, the distinct words).
+
+    Arrow's whitespace split agrees with Python's `str.split()` on every code point (checked
+    over all of Unicode) and runs in C++; a batch Arrow cannot hold (a lone surrogate) is
+    split by Python instead."""
+    try:
+        split = pc.utf8_split_whitespace(pa.array(texts, pa.large_string()))
+    except (pa.ArrowException, UnicodeEncodeError):
+        return _split_words_in_python(texts)
+    words = split.flatten()
+    nonempty = pc.greater(pc.binary_length(words), 0)  # leading or trailing whitespace splits off ""
+    per_text = np.diff(split.offsets.to_numpy())
+    doc = np.repeat(np.arange(len(texts)), per_text)[nonempty.to_numpy(zero_copy_only=False)]
+    encoded = pc.dictionary_encode(words.filter(nonempty))
+    return (np.bincount(doc, minlength=len(texts)).astype(np.int64), encoded.indices.to_numpy(zero_copy_only=False),
+            encoded.dictionary.to_pylist())
+
+
+def _split_words_in_python(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    split = [t.split() for t in texts]
+    counts = np.fromiter((len(w) for w in split), np.int64, len(split))
+    words = [w for ws in split for w in ws]
+    codes, uniques = pd.factorize(np.asarray(words, dtype=object)) if words else (np.empty(0, np.int64), [])
+    return counts, codes, list(uniques)
+
+
 class _WordBatch:
     """All words of a batch as integer ids, with their document and character length."""
 
     def __init__(self, texts: Sequence[str]) -> None:
-        split = [t.split() for t in texts]
-        counts = np.fromiter((len(w) for w in split), np.int64, len(split))
-        words = [w for ws in split for w in ws]
+        counts, codes, uniques = _split_words(texts)
         self.ndocs = len(texts)
         self.doc = np.repeat(np.arange(self.ndocs), counts)
         self.counts = counts
-        codes, uniques = pd.factorize(np.asarray(words, dtype=object)) if words else (np.empty(0, np.int64), [])
         self.ids = codes.astype(np.int64)
         self.lengths = np.fromiter((len(u) for u in uniques), np.int64, len(uniques))[self.ids]
         lower_codes, _ = pd.factorize(np.asarray([u.lower() for u in uniques], dtype=object)) if len(uniques) else (np.empty(0, np.int64), [])

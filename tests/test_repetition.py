@@ -9,6 +9,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detectors.repetition import GOPHER_THRESHOLDS, RepetitionDetector
 
@@ -102,7 +104,7 @@ def reference(text: str, window: int = 50) -> dict[str, float]:
                 if counts[g] >= 2:
                     covered.update(range(i, i + n))
             out[f"dup_{n}gram_char_frac"] = frac(sum(len(words[i]) for i in covered), word_chars)
-    data = text.encode()
+    data = text.encode("utf-8", "surrogatepass")
     out["compression_ratio"] = len(zlib.compress(data, 6)) / len(data) if data else 1.0
     lower = [w.lower() for w in words]
     out["type_token_ratio"] = frac(len(set(lower)), len(lower))
@@ -162,3 +164,19 @@ def test_fifty_million_characters():
     assert all(np.isfinite(float(v)) for v in scores.values())
     assert scores["dup_10gram_char_frac"] > 0.99 and scores["gopher_repetition_flag"]
     assert score_one("y" * 50_000_000)["compression_ratio"] < 0.01
+
+
+# Words made of any characters, separated by any Unicode whitespace (Python's str.split
+# rules, which the Arrow split must follow), with lone surrogates now and then.
+_WHITESPACE = [c for c in map(chr, range(0x3100)) if c.isspace()]
+_SPACED_TEXT = st.lists(st.one_of(st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=4),
+                                  st.sampled_from(_WHITESPACE), st.sampled_from(["a", "b", "\ud800"])), max_size=60).map("".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(docs=st.lists(_SPACED_TEXT, min_size=1, max_size=5))
+def test_matches_reference_on_any_whitespace(docs):
+    scores = RepetitionDetector().score(docs)
+    for i, doc in enumerate(docs):
+        for name, value in reference(doc).items():
+            assert scores[name][i] == pytest.approx(value, rel=1e-5, abs=1e-6), (name, doc)
