@@ -25,11 +25,12 @@ union of the adjusted methods' intervals rather than pretending.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest
 
 from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet, occurrence_mle
 from detectors.partials import Bundle
@@ -66,8 +67,10 @@ def _percentiles(draws: np.ndarray, confidence: float) -> tuple[float, float]:
 def _sampling_floor(estimate: float, low: float, high: float, documents: float, confidence: float) -> tuple[float, float]:
     """[low, high] widened to hold the Wilson score interval of `estimate` as a proportion of `documents`."""
     n = max(int(round(documents)), 1)
-    wilson = binomtest(min(n, max(0, int(round(estimate * n)))), n).proportion_ci(confidence, method="wilson")
-    return min(low, float(wilson.low)), max(high, float(wilson.high))
+    p = min(n, max(0, round(estimate * n))) / n
+    z = NormalDist().inv_cdf((1 + confidence) / 2)
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return min(low, max(0.0, centre - half)), max(high, min(1.0, centre + half))
 
 
 def occurrence_interval(ratios: Bundle, rounds: int = 200, confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from corpus_audit.collapse.projection import RISK_TEXT
 from corpus_audit.io import atomic
-from corpus_audit.report import charts
 from corpus_audit.report.summary import (
     gate_value,
     ids_in_words,
@@ -60,6 +59,10 @@ def _environment() -> Environment:
 
 def _charts(audit: dict[str, Any]) -> dict[str, str]:
     """Every chart the audit has data for, each wrapped as `<figure class="chart" data-chart=NAME>`."""
+    from corpus_audit.report import (
+        charts,  # matplotlib: loaded when a report is drawn, not at start
+    )
+
     out: dict[str, str] = {}
     if (audit.get("length") or {}).get("word_count", {}).get("count"):
         out["length"] = charts.lengths(audit["length"])
