@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from corpus_audit.errors import AuditError, SourceError
+from corpus_audit.io.columns import ColumnSpec, check_column, choose_text_column
 from corpus_audit.io.sources import Source, fingerprint, resolve_sources
 
 TXT_FILES_PER_SHARD = 2048
@@ -36,26 +37,6 @@ MIN_RECORD_BYTES = 256 * 2**20
 def record_limit(max_doc_chars: int) -> int:
     """The most bytes read for one record: 256 MiB, or enough for `max_doc_chars` characters of UTF-8."""
     return max(MIN_RECORD_BYTES, 4 * max_doc_chars)
-
-
-ID_COLUMNS = ("doc_id", "id", "uuid", "document_id", "guid", "_id")  # tried in this order without --id-column
-
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    """Which input columns hold the text, the document id and the `--by` stratum."""
-
-    text: str | None = None
-    id: str | None = None
-    by: str | None = None
-
-    def id_for(self, where: str, names: list[str], text: str | None = None) -> str | None:
-        """The id column of a source: `--id-column` (which must exist), else the first of ID_COLUMNS
-        that is there and is not the text, else None (ids are then SOURCE:ROW)."""
-        if self.id is not None:
-            _check_column(where, names, self.id, "--id-column")
-            return self.id
-        return next((c for c in ID_COLUMNS if c in names and c != text), None)
 
 
 @dataclass(frozen=True)
@@ -132,26 +113,6 @@ def repair_text(text: str) -> tuple[str, bool]:
         return text, False
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace"), True
-
-
-def choose_text_column(where: str, names: list[str], string_names: list[str], requested: str | None) -> str:
-    """The contract's rule: --text-column, else `text`, else `content`, else the only string column."""
-    if requested is not None:
-        if requested not in names:
-            raise SourceError(where, f"no column {requested!r} (columns: {', '.join(names) or 'none'})")
-        return requested
-    for candidate in ("text", "content"):
-        if candidate in names:
-            return candidate
-    if len(string_names) == 1:
-        return string_names[0]
-    raise SourceError(where, f"cannot tell which column holds the text (columns: {', '.join(names) or 'none'}); "
-                             "name it with --text-column")
-
-
-def _check_column(where: str, names: list[str], name: str | None, option: str) -> None:
-    if name is not None and name not in names:
-        raise SourceError(where, f"no column {name!r} for {option} (columns: {', '.join(names)})")
 
 
 class _Accumulator:
@@ -269,7 +230,7 @@ class ShardReader:
             text = choose_text_column(source.name, names, strings, self.columns.text)
             acc = self._accumulator()
             acc.id_column = id_column = self.columns.id_for(source.name, names, text)
-            _check_column(source.name, names, self.columns.by, "--by")
+            check_column(source.name, names, self.columns.by, "--by")
             wanted = list(dict.fromkeys(c for c in (text, id_column, self.columns.by) if c))
             row = 0
             for record_batch in parquet.iter_batches(batch_size=self.batch_size, columns=wanted, use_threads=False):
@@ -323,7 +284,7 @@ class ShardReader:
                     text_column = choose_text_column(source.name, names, [k for k, v in record.items() if isinstance(v, str)],
                                                      self.columns.text)
                     acc.id_column = self.columns.id_for(source.name, names, text_column)
-                    _check_column(source.name, names, self.columns.by, "--by")
+                    check_column(source.name, names, self.columns.by, "--by")
                 batch = acc.add(source.name, row, record.get(text_column),
                                 record.get(acc.id_column) if acc.id_column else None,
                                 record.get(self.columns.by) if self.columns.by else None, repaired)
@@ -344,7 +305,7 @@ class ShardReader:
             header = [repair_text(h)[0] for h in header]
             text = choose_text_column(source.name, header, header if len(header) == 1 else [], self.columns.text)
             acc.id_column = self.columns.id_for(source.name, header, text)
-            _check_column(source.name, header, self.columns.by, "--by")
+            check_column(source.name, header, self.columns.by, "--by")
             where = {name: i for i, name in enumerate(header)}
             t, d, b = where[text], where.get(acc.id_column or ""), where.get(self.columns.by or "")
             for row, record in enumerate(reader):
