@@ -46,6 +46,7 @@ from detectors.lexicon import (
     lexical_features,
 )
 from detectors.partials import Bundle, Histogram, Sample, Tally
+from detectors.text_arrays import pieces, split_whitespace, utf8
 from detectors.tokens import HashedWords, hash_words, splitmix64, word_hash
 
 FUNCTION_WORDS = ("the", "of", "and", "to", "a", "in", "is", "that", "it", "for", "was", "on", "with", "as", "be", "by",
@@ -57,9 +58,13 @@ SCORE_BINS = 10_000  # the p_synthetic histogram the estimator works from (resol
 SHIFT_SAMPLE = 2000  # documents whose dense features the shift test compares with the calibration data
 _IS_SENTENCE_MARK = np.isin(np.arange(256), np.frombuffer(b".!?", np.uint8))  # byte -> bool tables
 _IS_ASCII_SPACE = np.isin(np.arange(256), np.frombuffer(b" \t\n\r\x0b\x0c", np.uint8))
-_FUNCTION_INDEX = {w: i for i, w in enumerate(FUNCTION_WORDS)}
 _ASCII_UPPER = bytes(range(ord("A"), ord("Z") + 1))
 _ASCII_DIGITS = b"0123456789"
+# The bytes byte_features counts: punctuation (and the lead byte of the typographic marks),
+# sentence marks, capitals, digits and the newline.
+_IS_COUNTED = np.isin(np.arange(256), np.frombuffer(
+    bytes({m.encode()[0] for m in PUNCTUATION}) + b".!?\n" + _ASCII_UPPER + _ASCII_DIGITS, np.uint8))
+_FUNCTION_INDEX = {w: i for i, w in enumerate(FUNCTION_WORDS)}
 _BIGRAM = np.uint64(0x100000001B3)
 _FUNCTION_HASHES, _FUNCTION_ORDER = (lambda h: (h[np.argsort(h)], np.argsort(h)))(
     np.array([word_hash(w) for w in FUNCTION_WORDS], dtype=np.uint64))
@@ -82,42 +87,65 @@ def _segment_stats(lengths: np.ndarray, owner: np.ndarray, ndocs: int) -> tuple[
     return mean, np.sqrt(np.maximum(variance, 0))
 
 
-def byte_features(texts: Sequence[str]) -> np.ndarray:
+def byte_features(texts: Sequence[str] | pa.Array) -> np.ndarray:
     """Style features read from the UTF-8 bytes of a whole batch at once: punctuation rates,
     sentence length (bytes between a `.`, `!` or `?` followed by whitespace or the end),
-    ASCII capitals and digits, newlines and blank-line breaks, and zlib compressibility."""
-    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
-    ndocs = len(encoded)
-    size = np.fromiter(map(len, encoded), np.int64, ndocs)
-    data = np.frombuffer(b"".join(encoded), np.uint8)
-    start = np.concatenate([[0], np.cumsum(size)])
-    owner = np.repeat(np.arange(ndocs), size)
-    per_byte = np.bincount(owner * 256 + data, minlength=ndocs * 256).reshape(ndocs, 256) if ndocs else np.zeros((0, 256))
+    ASCII capitals and digits, newlines and blank-line breaks, and zlib compressibility.
+
+    One pass over the bytes finds the few that matter (a table lookup); everything else is
+    computed at those positions only."""
+    data, start = utf8(texts)
+    ndocs = len(start) - 1
+    size = np.diff(start)
+    at = np.flatnonzero(_IS_COUNTED[data])
+    value = data[at]
+    owner = np.searchsorted(start, at, side="right") - 1
+    end_of = start[1:][owner]  # where each counted byte's document ends
+    per_byte = np.bincount(owner * 256 + value, minlength=ndocs * 256).reshape(ndocs, 256)
     denominator = np.maximum(size, 1).astype(np.float64)
     columns = []
     for mark in PUNCTUATION:
         code = mark.encode()
         if len(code) == 1:
             columns.append(per_byte[:, code[0]])
-        else:  # the typographic marks are three bytes, E2 80 xx
-            hit = np.flatnonzero((data[:-2] == code[0]) & (data[1:-1] == code[1]) & (data[2:] == code[2]))
+        else:  # the typographic marks are three bytes, E2 80 xx (a UTF-8 character never crosses documents)
+            lead = (value == code[0]) & (at + 2 < data.size)
+            hit = lead.copy()
+            hit[lead] = (data[at[lead] + 1] == code[1]) & (data[at[lead] + 2] == code[2])
             columns.append(np.bincount(owner[hit], minlength=ndocs))
     rates = np.column_stack(columns) / denominator[:, None] if ndocs else np.zeros((0, len(PUNCTUATION)))
-    after = np.r_[data[1:], np.uint8(32)] if data.size else data
-    last = np.zeros(data.size, dtype=bool)
-    last[start[1:][size > 0] - 1] = True
-    ends = np.flatnonzero(_IS_SENTENCE_MARK[data] & (_IS_ASCII_SPACE[after] | last)) + 1
+    mark = _IS_SENTENCE_MARK[value]
+    last = at + 1 == end_of
+    ends = at[mark & (last | _IS_ASCII_SPACE[data[np.minimum(at + 1, data.size - 1)]])] + 1
     cuts = np.unique(np.concatenate([start, ends]))
     lengths = np.diff(cuts)
     segment_owner = np.searchsorted(start, cuts[:-1], side="right") - 1
     keep = lengths > 0
     sentence_mean, sentence_sd = _segment_stats(lengths[keep], segment_owner[keep], ndocs)
-    blank = np.flatnonzero((data[:-1] == 10) & (data[1:] == 10))
-    breaks = np.bincount(owner[blank][owner[blank] == owner[blank + 1]], minlength=ndocs)
-    compression = np.fromiter((len(zlib.compress(e, 1)) / len(e) if e else 1.0 for e in encoded), np.float64, ndocs)
+    newline = (value == 10) & (at + 1 < end_of)
+    newline[newline] = data[at[newline] + 1] == 10
+    breaks = np.bincount(owner[newline], minlength=ndocs)
+    compression = np.fromiter((len(zlib.compress(e, 1)) / len(e) if len(e) else 1.0 for e in pieces(data, start)),
+                              np.float64, ndocs)
     return np.column_stack([rates, sentence_mean, sentence_sd, per_byte[:, 65:91].sum(axis=1) / denominator,
                             per_byte[:, 48:58].sum(axis=1) / denominator, per_byte[:, 10] / denominator, breaks,
                             compression])
+
+
+def _uses_in_document(words: HashedWords) -> np.ndarray:
+    """Per word, how often its distinct word occurs in its document (one stable sort of the
+    (document, word) pairs: about 3x faster than np.unique with inverse and counts)."""
+    if not words.index.size:
+        return np.zeros(0, np.int64)
+    width = np.int32 if len(words.counts) * len(words.distinct) < 2**31 else np.int64
+    pairs = words.document.astype(width) * width(len(words.distinct)) + words.index.astype(width)
+    order = np.argsort(pairs, kind="stable")
+    ordered = pairs[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    runs = np.diff(np.r_[starts, ordered.size])
+    uses = np.empty(ordered.size, np.int64)
+    uses[order] = np.repeat(runs, runs)
+    return uses
 
 
 def style_features(texts: Sequence[str], words: HashedWords, lexicon: Lexicon) -> np.ndarray:
@@ -134,15 +162,14 @@ def style_features(texts: Sequence[str], words: HashedWords, lexicon: Lexicon) -
     cells = document[hit] * len(FUNCTION_WORDS) + _FUNCTION_ORDER[slot[hit]]
     function_rates = np.bincount(cells, minlength=ndocs * len(FUNCTION_WORDS)).reshape(ndocs, len(FUNCTION_WORDS)) / n[:, None]
     length_mean, length_sd = _segment_stats(words.lengths, document, ndocs)
-    keys = splitmix64(words.hashes ^ splitmix64(document.astype(np.uint64)))
-    _, where, uses = np.unique(keys, return_inverse=True, return_counts=True)
-    ttr = np.bincount(document, weights=1.0 / uses[where], minlength=ndocs) / n  # distinct words / words
+    uses = _uses_in_document(words)
+    ttr = np.bincount(document, weights=1.0 / uses, minlength=ndocs) / n  # distinct words / words
     raw = byte_features(texts)
     punctuation, sentence, (upper, digit, newline, paragraph_breaks, compression) = (
         raw[:, :len(PUNCTUATION)], raw[:, len(PUNCTUATION):len(PUNCTUATION) + 2], raw[:, len(PUNCTUATION) + 2:].T)
     return np.column_stack([function_rates, punctuation, np.log1p(words.counts), length_mean, length_sd, sentence,
                             upper, digit, newline, (paragraph_breaks + 1) / n, ttr, compression,
-                            lexical_features(words, uses[where] > 1, lexicon)])
+                            lexical_features(words, uses > 1, lexicon)])
 
 
 @dataclass
@@ -215,7 +242,8 @@ def combine(tf: sp.csr_matrix, standard: np.ndarray, idf: np.ndarray, style_weig
 
 
 def _has_text(texts: Sequence[str]) -> np.ndarray:
-    return np.fromiter((bool(t.strip()) for t in texts), bool, len(texts))
+    """Texts with a word (`t.strip()` and `t.split()` agree on what whitespace is)."""
+    return split_whitespace(texts)[0] > 0
 
 
 def platt(decision: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -284,8 +312,8 @@ class ClassifierDetector(Detector):
     def partial(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> Bundle:
         p = scores["p_synthetic"]
         known = p[~np.isnan(p)]
-        priorities = np.fromiter((xxhash.xxh64_intdigest(t.encode("utf-8", "surrogatepass")) for t, keep
-                                  in zip(texts, _has_text(texts)) if keep), np.uint64, len(known))
+        priorities = np.fromiter((xxhash.xxh64_intdigest(t) for t, keep in zip(pieces(*utf8(texts)), _has_text(texts))
+                                  if keep), np.uint64, len(known))
         return Bundle({"p_synthetic": Histogram(0.0, 1.0, SCORE_BINS).add(known),
                        "feature_sample": Sample(SHIFT_SAMPLE).add(priorities, scores["dense"]),
                        "above_half": Tally().add("documents", len(known)).add("above", int((known > 0.5).sum()))

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from detectors.base import Column, Detector
 from detectors.partials import Bundle, Histogram
+from detectors.text_arrays import split_whitespace, utf8
 
 
 class LengthDetector(Detector):
@@ -24,9 +25,9 @@ class LengthDetector(Detector):
 
     def score(self, texts: Sequence[str]) -> Mapping[str, np.ndarray]:
         return {
-            "char_count": np.fromiter((len(t) for t in texts), np.int64, len(texts)),
-            "byte_count": np.fromiter((len(t.encode("utf-8", "surrogatepass")) for t in texts), np.int64, len(texts)),
-            "word_count": np.fromiter((len(t.split()) for t in texts), np.int64, len(texts)),
+            "char_count": np.fromiter(map(len, texts), np.int64, len(texts)),
+            "byte_count": np.diff(utf8(texts)[1]),
+            "word_count": split_whitespace(texts)[0],
         }
 
     def partial(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> Bundle:

@@ -185,10 +185,18 @@ class TypeCounts:
     def _kept(self, hashes: np.ndarray, level: int) -> np.ndarray:
         return hashes >> np.uint64(64 - level) == 0 if level else np.ones(len(hashes), bool)
 
-    def add(self, hashes: np.ndarray) -> Self:
-        """Count a batch of word hashes."""
-        values, counts = np.unique(np.asarray(hashes, np.uint64), return_counts=True)
-        self.tokens += int(len(hashes))
+    def add(self, hashes: np.ndarray, counts: np.ndarray | None = None) -> Self:
+        """Count a batch of word hashes; with `counts`, `hashes` are types and `counts` their
+        numbers of tokens (a batch's distinct words, counted without sorting every token)."""
+        hashes = np.asarray(hashes, np.uint64)
+        if counts is None:
+            values, counts = np.unique(hashes, return_counts=True)
+        else:
+            order = np.argsort(hashes)
+            values, counts = hashes[order], np.asarray(counts, np.int64)[order]
+            first = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if values.size else np.zeros(0, np.int64)
+            values, counts = values[first], np.add.reduceat(counts, first) if first.size else counts
+        self.tokens += int(counts.sum())
         return self._absorb(values, counts.astype(np.int64), self.level)
 
     def _absorb(self, values: np.ndarray, counts: np.ndarray, level: int) -> Self:

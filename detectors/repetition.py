@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from detectors.base import Column, Detector
 from detectors.partials import Bundle, Histogram, Tally
+from detectors.text_arrays import pieces, split_whitespace, utf8
 from detectors.tokens import splitmix64
 
 GOPHER_THRESHOLDS: dict[str, float] = {
@@ -99,38 +99,11 @@ def _duplicates(pieces: list[str]) -> tuple[int, int]:
     return count, chars
 
 
-def _split_words(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """`text.split()` of every text as (words per text, each word's id, the distinct words).
-
-    Arrow's whitespace split agrees with Python's `str.split()` on every code point (checked
-    over all of Unicode) and runs in C++; a batch Arrow cannot hold (a lone surrogate) is
-    split by Python instead."""
-    try:
-        split = pc.utf8_split_whitespace(pa.array(texts, pa.large_string()))
-    except (pa.ArrowException, UnicodeEncodeError):
-        return _split_words_in_python(texts)
-    words = split.flatten()
-    nonempty = pc.greater(pc.binary_length(words), 0)  # leading or trailing whitespace splits off ""
-    per_text = np.diff(split.offsets.to_numpy())
-    doc = np.repeat(np.arange(len(texts)), per_text)[nonempty.to_numpy(zero_copy_only=False)]
-    encoded = pc.dictionary_encode(words.filter(nonempty))
-    return (np.bincount(doc, minlength=len(texts)).astype(np.int64), encoded.indices.to_numpy(zero_copy_only=False),
-            encoded.dictionary.to_pylist())
-
-
-def _split_words_in_python(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    split = [t.split() for t in texts]
-    counts = np.fromiter((len(w) for w in split), np.int64, len(split))
-    words = [w for ws in split for w in ws]
-    codes, uniques = pd.factorize(np.asarray(words, dtype=object)) if words else (np.empty(0, np.int64), [])
-    return counts, codes, list(uniques)
-
-
 class _WordBatch:
     """All words of a batch as integer ids, with their document and character length."""
 
     def __init__(self, texts: Sequence[str]) -> None:
-        counts, codes, uniques = _split_words(texts)
+        counts, codes, uniques = split_whitespace(texts)
         self.ndocs = len(texts)
         self.doc = np.repeat(np.arange(self.ndocs), counts)
         self.counts = counts
@@ -207,7 +180,7 @@ class RepetitionDetector(Detector):
         out.update(self._lines_and_paragraphs(texts))
         words = _WordBatch(texts)
         out.update(self._ngrams(words))
-        out["compression_ratio"] = np.fromiter((self._compression(t) for t in texts), np.float64, len(texts))
+        out["compression_ratio"] = np.fromiter(map(self._compression, pieces(*utf8(texts))), np.float64, len(texts))
         out.update(self._diversity(words))
         scores = {c.name: out[c.name].astype(np.float32) for c in self.columns[:-1]}
         flag = np.zeros(len(texts), dtype=bool)
@@ -217,9 +190,8 @@ class RepetitionDetector(Detector):
         return scores
 
     @staticmethod
-    def _compression(text: str) -> float:
-        data = text.encode("utf-8", "surrogatepass")
-        return len(zlib.compress(data, 6)) / len(data) if data else 1.0
+    def _compression(data: memoryview) -> float:
+        return len(zlib.compress(data, 6)) / len(data) if len(data) else 1.0
 
     @staticmethod
     def _lines_and_paragraphs(texts: Sequence[str]) -> dict[str, np.ndarray]:

@@ -30,7 +30,9 @@ class WordSpectrumDetector(Detector):
         return {}
 
     def partial(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> Bundle:
-        return Bundle({"types": TypeCounts(self.max_types).add(hash_words(texts).hashes)})
+        words = hash_words(texts)
+        uses = np.bincount(words.index, minlength=len(words.distinct))
+        return Bundle({"types": TypeCounts(self.max_types).add(words.distinct, uses)})
 
     def summarize(self, partial: Bundle) -> dict[str, Any]:
         counts: TypeCounts = partial.parts["types"]

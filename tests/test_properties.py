@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +26,10 @@ from detectors import (
     RepetitionDetector,
     WordSpectrumDetector,
 )
-from detectors.classifier import ClassifierDetector
+from detectors.classifier import PUNCTUATION, ClassifierDetector, byte_features
 from detectors.layout import normalize_layout
 from detectors.occurrence import WordOccurrenceDetector
+from detectors.partials import TypeCounts
 from detectors.prepared import PreparedTexts
 from detectors.tokens import hash_words
 from tests.conftest import make_texts
@@ -141,3 +144,39 @@ def test_every_detector_scores_a_prepared_batch_as_a_plain_list(texts):
         assert alone.keys() == together.keys()
         for name in alone:
             assert np.array_equal(np.asarray(alone[name]), np.asarray(together[name]), equal_nan=True), (detector.name, name)
+
+
+def reference_byte_features(text: str) -> list[float]:
+    """byte_features of one text, written the plain way (one text, Python bytes and regexes)."""
+    data = text.encode("utf-8", "surrogatepass")
+    size = max(len(data), 1)
+    ends = [m.end() for m in re.finditer(rb"[.!?](?=[ \t\n\r\x0b\x0c]|\Z)", data)]
+    cuts = sorted({0, len(data), *ends})
+    lengths = [b - a for a, b in zip(cuts, cuts[1:])]
+    mean, sd = (np.mean(lengths), np.std(lengths)) if lengths else (0.0, 0.0)
+    return [*(data.count(mark.encode()) / size for mark in PUNCTUATION), mean, sd,
+            sum(65 <= c <= 90 for c in data) / size, sum(48 <= c <= 57 for c in data) / size, data.count(b"\n") / size,
+            len(re.findall(rb"(?=\n\n)", data)), len(zlib.compress(data, 1)) / len(data) if data else 1.0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts=st.lists(ANY_TEXT, max_size=8))
+def test_byte_features_of_a_batch_are_those_of_each_text_alone(texts):
+    # The batch computes at the positions of the bytes it counts, across concatenated texts;
+    # each text alone, the plain way, must give the same numbers.
+    texts = [repair_text(t)[0] for t in texts] + ["One. Two two! “Quoted”\n\n’x? 12 AB\n"]
+    expected = np.array([reference_byte_features(t) for t in texts])
+    assert np.allclose(byte_features(texts), expected, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.integers(0, 2**64 - 1) | st.sampled_from([0, 7, 2**63]), max_size=60),
+       cap=st.integers(1, 40), seed=st.integers(0, 2**32 - 1))
+def test_type_counts_of_distinct_words_with_counts_equal_counting_every_token(values, cap, seed):
+    # The spectrum adds a batch's distinct word hashes with their counts (two distinct words
+    # may share a hash, so the types may repeat); that must equal adding every token.
+    types = np.array(values, np.uint64)
+    counts = np.random.default_rng(seed).integers(1, 5, len(types))
+    tokens = np.random.default_rng(seed).permutation(np.repeat(types, counts))
+    from_types = TypeCounts(cap).add(types, counts)
+    assert from_types.to_state() == TypeCounts(cap).add(tokens).to_state()
