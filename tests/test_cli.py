@@ -28,6 +28,28 @@ def test_demo_corpus_scan_writes_the_audit(tmp_path):
     assert len(list((tmp_path / "demo" / "documents").glob("part-*.parquet"))) == 4
 
 
+def test_the_demo_finds_what_sample_data_readme_says_it_should(tmp_path):
+    # sample_data/README.md: all 52 `degenerate` documents and no other are over a Gopher
+    # threshold; the 113 `templated` listings are one near-duplicate cluster; the shifted
+    # interval covers the true 165 / 360.
+    import pandas as pd
+
+    result = cli("scan", str(ROOT / "sample_data"), "--out", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    truth = pd.concat([pd.read_parquet(ROOT / "sample_data" / "shards"),
+                       pd.read_json(ROOT / "sample_data" / "extra.jsonl", lines=True)])[["doc_id", "kind"]]
+    assert truth["kind"].value_counts().to_dict() == {"prose": 195, "templated": 113, "degenerate": 52}
+    found = pd.read_parquet(tmp_path / "demo" / "documents").merge(truth, on="doc_id", validate="one_to_one")
+    assert len(found) == 360
+    flagged = found.groupby("kind")["gopher_repetition_flag"].sum().to_dict()
+    assert flagged == {"degenerate": 52, "prose": 0, "templated": 0}
+    listings = found.loc[found["kind"] == "templated", "near_dup_cluster"]
+    assert listings.notna().all() and listings.nunique() == 1
+    assert (found.loc[found["kind"] != "templated", "near_dup_cluster"] != listings.iloc[0]).all()
+    estimate = json.loads((tmp_path / "demo" / "audit.json").read_text())["synthetic_fraction"]
+    assert estimate["ci_low"] <= 165 / 360 <= estimate["ci_high"]
+
+
 def test_json_goes_to_stdout_and_the_summary_to_stderr(tmp_path):
     path = write_parquet(tmp_path / "a.parquet", ["one two", "three"])
     result = cli("scan", str(path), "--out", str(tmp_path / "o"), "--json")
