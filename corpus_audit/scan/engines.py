@@ -25,7 +25,7 @@ from corpus_audit.dedup.near_duplicates import Clusters, NearDuplicateJoin, labe
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.io.readers import Shard
 from corpus_audit.io.run_state import ShardResult
-from corpus_audit.scan.batch import ScoredBatch, score_texts
+from corpus_audit.scan.batch import ScoredBatch, score_part
 from detectors import Detector
 
 if TYPE_CHECKING:
@@ -86,8 +86,8 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _score_in_worker(texts: Sequence[str]) -> ScoredBatch:
-    return score_texts(_WORKER_DETECTORS, texts)
+def _score_in_worker(texts: Sequence[str], out: Path, part: str) -> ScoredBatch:
+    return score_part(_WORKER_DETECTORS, texts, out, part)
 
 
 def _worker_died(item: PreparedBatch) -> AuditError:
@@ -126,17 +126,18 @@ class LocalEngine:
     def max_in_flight(self) -> int:
         return 2 * self.workers
 
-    def submit(self, texts: Sequence[str]) -> Future[ScoredBatch]:
+    def submit(self, texts: Sequence[str], out: Path, part: str) -> Future[ScoredBatch]:
+        """Score a batch of part `part` (writing its join arrays under `out`) in the pool, or here."""
         if self._pool is not None:
             try:
-                return self._pool.submit(_score_in_worker, texts)
+                return self._pool.submit(_score_in_worker, texts, out, part)
             except OSError as err:  # the pool starts its workers on the first submit
                 raise AuditError(f"cannot start local worker processes ({err.strerror or err}): they import the main "
                                  "program, so a script must call audit() under `if __name__ == '__main__':` and a "
                                  "program read from standard input cannot start them; or use one worker "
                                  "(workers=1, --workers 1)") from None
         future: Future[ScoredBatch] = Future()
-        future.set_result(score_texts(self.detectors, texts))
+        future.set_result(score_part(self.detectors, texts, out, part))
         return future
 
     def scan(self, scanner: ShardScanner, shards: Sequence[Shard], sink: ShardSink) -> None:
@@ -158,7 +159,7 @@ class LocalEngine:
             try:
                 for item in scanner.batches(shard, work):
                     try:
-                        pending.append((item, self.submit(item.texts)))
+                        pending.append((item, self.submit(item.texts, scanner.out.absolute(), item.part)))
                     except BrokenProcessPool:  # a worker died before this batch could be handed over
                         raise _worker_died(item) from None
                     while len(pending) >= self.max_in_flight:

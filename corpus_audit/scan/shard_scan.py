@@ -27,7 +27,7 @@ from corpus_audit.io.readers import (
     record_limit,
 )
 from corpus_audit.io.run_state import ShardResult, join_file
-from corpus_audit.scan.batch import ScoredBatch, score_texts
+from corpus_audit.scan.batch import ScoredBatch, score_part
 from corpus_audit.scan.sampling import Sampler
 from detectors import Bundle, Detector, Histogram
 from detectors.classifier import SCORE_BINS
@@ -66,6 +66,11 @@ class PreparedBatch:
     batch: DocumentBatch
     truncated: np.ndarray
     texts: list[str]
+
+    @property
+    def part(self) -> str:
+        """The name of the documents part (and join files) this batch becomes."""
+        return f"part-{self.work.result.index:05d}-{self.index:05d}.parquet"
 
 
 def shard_key(shard: Shard) -> int:
@@ -161,15 +166,10 @@ class ShardScanner:
         return PreparedBatch(work, index, batch, truncated, texts)
 
     def store(self, item: PreparedBatch, scored: ScoredBatch) -> None:
-        """Write the batch's part and join arrays, and merge its partials into the shard's."""
-        work, batch = item.work, item.batch
-        name = f"part-{work.result.index:05d}-{item.index:05d}.parquet"
+        """Write the batch's part (its join arrays were written where it was scored, by
+        `score_part`), and merge its partials into the shard's."""
+        work, batch, name = item.work, item.batch, item.part
         atomic.write_parquet(self.out / "documents" / name, self._table(batch, item.truncated, scored))
-        for detector in self.detectors:
-            if detector.arrays:
-                path = join_file(self.out, detector.name, name)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                atomic.write_arrays(path, {k: scored.columns[k] for k in detector.arrays})
         work.result.parts.append(name)
         work.result.scanned += len(batch)
         for detector_name, partial in scored.partials.items():
@@ -184,7 +184,7 @@ class ShardScanner:
         work = self.start(shard)
         try:
             for item in self.batches(shard, work):
-                self.store(item, score_texts(self.detectors, item.texts))
+                self.store(item, score_part(self.detectors, item.texts, self.out, item.part))
         except SourceError:
             self.discard(work.result.parts)
             raise
