@@ -87,7 +87,7 @@ def _segment_stats(lengths: np.ndarray, owner: np.ndarray, ndocs: int) -> tuple[
     return mean, np.sqrt(np.maximum(variance, 0))
 
 
-def byte_features(texts: Sequence[str] | pa.Array) -> np.ndarray:
+def byte_features(texts: Sequence[str]) -> np.ndarray:
     """Style features read from the UTF-8 bytes of a whole batch at once: punctuation rates,
     sentence length (bytes between a `.`, `!` or `?` followed by whitespace or the end),
     ASCII capitals and digits, newlines and blank-line breaks, and zlib compressibility.

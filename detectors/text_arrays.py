@@ -17,9 +17,6 @@ import pyarrow.compute as pc
 
 from detectors.prepared import prepared
 
-Texts = Sequence[str] | pa.Array
-
-
 def _to_arrow(texts: Sequence[str]) -> pa.LargeStringArray | None:
     try:
         return pa.array(texts, pa.large_string())
@@ -32,14 +29,11 @@ def arrow_texts(texts: Sequence[str]) -> pa.LargeStringArray | None:
     return prepared(texts, "arrow", lambda: _to_arrow(texts))
 
 
-def utf8(texts: Texts) -> tuple[np.ndarray, np.ndarray]:
+def utf8(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(every text's UTF-8 bytes concatenated as uint8, the len(texts) + 1 offsets into them).
 
     Lone surrogates are encoded with surrogatepass, as everywhere in the detectors."""
-    if isinstance(texts, pa.Array):
-        array = texts.cast(pa.large_string())
-    else:
-        array = arrow_texts(texts)
+    array = arrow_texts(texts)
     if array is None:
         encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
         offsets = np.concatenate([[0], np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)))])
