@@ -203,3 +203,51 @@ def test_no_interval_is_narrower_than_a_proportion_over_the_corpus():
         assert m["estimate"] == 1.0 and m["ci_high"] == 1.0
         assert m["ci_low"] == pytest.approx(360 / (360 + z2), abs=1e-9)
     assert result["ci_low"] == pytest.approx(360 / (360 + z2), abs=1e-9) and "Wilson" in result["interval"]
+
+
+def _reference_sld(scores, human, synthetic, tolerance=1e-7, iterations=1000):
+    """SLD as first written, with np.average: the faster loop must give the same bits."""
+    logit = lambda p: np.log(np.clip(p, 1e-6, 1 - 1e-6) / (1 - np.clip(p, 1e-6, 1 - 1e-6)))  # noqa: E731
+    x = logit(np.r_[human.values, synthetic.values])
+    y = np.r_[np.zeros(len(human.values)), np.ones(len(synthetic.values))]
+    a, b = platt_fit(x, y, np.r_[human.weights / human.size, synthetic.weights / synthetic.size])
+    posterior = 1 / (1 + np.exp(-(a * logit(scores.values) + b)))
+    prior = 0.5
+    for _ in range(iterations):
+        updated = prior * posterior / (prior * posterior + (1 - prior) * (1 - posterior))
+        new_prior = float(np.average(updated, weights=scores.weights))
+        if abs(new_prior - prior) < tolerance:
+            break
+        prior = new_prior
+    return min(max(prior, 0.0), 1.0)
+
+
+def _reference_hdy(scores, human, synthetic):
+    grid = np.linspace(0.0, 1.0, 1001)
+    estimates = []
+    for b in (10, 20, 30, 40, 50):
+        density = lambda s: np.histogram(s.values, b, (0.0, 1.0), weights=s.weights)[0] / max(s.size, 1)  # noqa: E731, B023
+        test, h, s = density(scores), density(human), density(synthetic)
+        mixture = grid[:, None] * s[None, :] + (1 - grid[:, None]) * h[None, :]
+        estimates.append(grid[int(np.argmin(np.sum((np.sqrt(mixture) - np.sqrt(test)[None, :]) ** 2, axis=1)))])
+    return float(np.mean(estimates))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_binning_once_per_set_and_the_faster_em_give_the_bits_of_the_plain_forms(seed):
+    # Score sets bin their values once for every bootstrap resample, and SLD sums without
+    # np.average's checks: both must equal the plain implementations exactly, bin edges
+    # (k / b, 0 and 1) and values outside [0, 1] included.
+    rng = np.random.default_rng(seed)
+    edges = np.concatenate([np.arange(b + 1) / b for b in (10, 20, 30, 40, 50)])
+    def score_set(n, shift):
+        values = np.concatenate([np.clip(rng.beta(2 + shift, 2, n), 0, 1), rng.choice(edges, 20), [-0.1, 1.2, np.nan]])
+        return ScoreSet(values, rng.integers(0, 5, len(values)).astype(np.float64))
+    corpus, human, synthetic = score_set(500, rng.uniform(0, 3)), score_set(300, 0), score_set(300, 4)
+    for b in (10, 20, 30, 40, 50):
+        assert np.array_equal(corpus.histogram(b), np.histogram(corpus.values, b, (0.0, 1.0), weights=corpus.weights)[0])
+    clean = [ScoreSet(s.values[np.isfinite(s.values)].clip(0, 1), s.weights[np.isfinite(s.values)]) for s in (corpus, human, synthetic)]
+    for _ in range(3):  # resamples share the binning of their set
+        drawn = [s.resample(rng) for s in clean]
+        assert QUANTIFIERS["hdy"](*drawn) == _reference_hdy(*drawn)
+        assert sld(*drawn) == _reference_sld(*drawn)

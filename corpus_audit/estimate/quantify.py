@@ -19,7 +19,7 @@ machine-written texts from the same detector) and returns the synthetic fraction
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,6 +33,9 @@ class ScoreSet:
 
     values: np.ndarray
     weights: np.ndarray
+    # Per bin count, each value's bin (-1 outside [0, 1]): values never change under resampling,
+    # so every bootstrap resample of a set shares this and bins its values once.
+    _bins: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_scores(cls, scores: np.ndarray) -> ScoreSet:
@@ -58,7 +61,20 @@ class ScoreSet:
     def resample(self, rng: np.random.Generator) -> ScoreSet:
         """A bootstrap resample: as many draws as the set has members, with replacement."""
         n = int(round(self.size))
-        return ScoreSet(self.values, rng.multinomial(n, self.weights / self.size).astype(np.float64))
+        return ScoreSet(self.values, rng.multinomial(n, self.weights / self.size).astype(np.float64), self._bins)
+
+    def histogram(self, bins: int) -> np.ndarray:
+        """Weights summed in `bins` equal bins over [0, 1] (the last one closed): what
+        `np.histogram(values, bins, (0, 1), weights=weights)[0]` gives, exactly so for the
+        whole-number weights (counts) score sets hold."""
+        index = self._bins.get(bins)
+        if index is None:
+            index = np.searchsorted(np.linspace(0.0, 1.0, bins + 1), self.values, side="right") - 1
+            index[self.values == 1.0] = bins - 1
+            index[~((self.values >= 0.0) & (self.values <= 1.0))] = -1
+            self._bins[bins] = index
+        inside = index >= 0
+        return np.bincount(index[inside], weights=self.weights[inside], minlength=bins)
 
 
 def _clip(value: float) -> float:
@@ -115,11 +131,11 @@ def sld(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, tolerance: float
     w = np.r_[human.weights / human.size, synthetic.weights / synthetic.size]  # equal class weights
     a, b = platt_fit(x, y, w)
     posterior = 1 / (1 + np.exp(-(a * _logit(scores.values) + b)))
-    prior = 0.5
+    prior, total = 0.5, scores.weights.sum()
     for _ in range(iterations):
         weighted = prior * posterior
         updated = weighted / (weighted + (1 - prior) * (1 - posterior))
-        new_prior = float(np.average(updated, weights=scores.weights))
+        new_prior = float(np.multiply(updated, scores.weights).sum() / total)  # np.average's own sum, without its checks
         if abs(new_prior - prior) < tolerance:
             break
         prior = new_prior
@@ -129,7 +145,7 @@ def sld(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, tolerance: float
 def hdy(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, bins: tuple[int, ...] = (10, 20, 30, 40, 50)) -> float:
     estimates = []
     for b in bins:
-        density = lambda s: np.histogram(s.values, b, (0.0, 1.0), weights=s.weights)[0] / max(s.size, 1)  # noqa: E731, B023
+        density = lambda s: s.histogram(b) / max(s.size, 1)  # noqa: E731, B023
         test, h, s = density(scores), density(human), density(synthetic)
         mixture = _GRID[:, None] * s[None, :] + (1 - _GRID[:, None]) * h[None, :]
         distance = np.sum((np.sqrt(mixture) - np.sqrt(test)[None, :]) ** 2, axis=1)
