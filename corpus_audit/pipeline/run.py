@@ -43,7 +43,7 @@ from corpus_audit.io.run_state import RunState, ShardResult
 from corpus_audit.io.sources import Source, resolve_sources
 from corpus_audit.model import store as model_store
 from corpus_audit.model.store import StoredModel
-from corpus_audit.pipeline.assemble import audit_warnings, input_section, merge_partials
+from corpus_audit.pipeline.assemble import ShardMerge, audit_warnings, input_section
 from corpus_audit.pipeline.calibration import (
     Adaptation,
     adapt_to_references,
@@ -61,7 +61,7 @@ from corpus_audit.scan.shard_scan import (
     check_strata_early,
     first_id_column,
 )
-from detectors import Bundle, Detector, Histogram, MinHashDetector, default_detectors
+from detectors import Bundle, Detector, MinHashDetector, default_detectors
 from detectors.classifier import ClassifierDetector
 from detectors.occurrence import WordOccurrenceDetector
 
@@ -121,6 +121,11 @@ class Scan:
                 self.progress.shard_done()
             skipped_now = {s["index"] for s in self.skipped_sources}
             todo = [s for s in shards if s.index not in self.results and s.index not in skipped_now]
+            self.merge = ShardMerge(self.detectors, [s.index for s in shards])
+            for result in self.results.values():
+                self.merge.add(result)
+            for index in skipped_now - set(self.results):
+                self.merge.skip(index)
             with self._engine() as engine:
                 engine.scan(self._scanner(sampler), todo, self)
                 self.progress.phase("merging shard totals")
@@ -204,18 +209,16 @@ class Scan:
         if self.config.by is not None:  # refused as soon as the shards so far hold too many values
             self.strata_values.update(result.strata)
             check_strata(len(self.strata_values), self.config.by)
+        self.merge.add(result)
         self.progress.shard_done()
 
     def shard_failed(self, shard: Shard, err: SourceError) -> None:
         self._source_failed(shard, err)
+        self.merge.skip(shard.index)
 
     def _strata(self, choice: Choice, engine: Engine) -> list[dict[str, Any]]:
         """The estimate per --by value (independent bootstraps: run by the engine's workers)."""
-        merged: dict[str, Histogram] = {}
-        for i in sorted(self.results):
-            for value, state in self.results[i].strata.items():
-                histogram = Histogram.from_state(state)
-                merged[value] = histogram if value not in merged else merged[value].merge(histogram)
+        merged = self.merge.done().strata
         check_strata(len(merged), self.config.by)
         ordered = sorted(merged.items(), key=lambda kv: (-kv[1].count, kv[0]))
         results = engine.map(partial(honest_estimate, choice=choice, seed=self.config.seed),
@@ -340,7 +343,7 @@ class Scan:
             "model": None if self.model is None else model_store.describe(self.model),
             "input": input_section(self.config, done, len(shards), self.skipped_sources, population, resumed),
         }
-        self.merged = merge_partials(self.detectors, done)
+        self.merged = self.merge.done().partials
         for detector in self.detectors:
             if detector.name in self.merged:
                 audit[detector.name] = detector.summarize(self.merged[detector.name])
