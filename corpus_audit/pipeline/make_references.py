@@ -23,12 +23,11 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import xxhash
 
 from corpus_audit.errors import AuditError
 from corpus_audit.io import atomic
 from corpus_audit.io.chat_endpoint import ChatEndpoint, EndpointError
-from corpus_audit.io.readers import ColumnSpec, ShardReader, group_shards
+from corpus_audit.io.sampling import hash_sample
 from corpus_audit.io.sources import resolve_sources
 
 SYSTEM = "You write text. Reply with the requested text only: no preamble, no title, no notes."
@@ -78,18 +77,9 @@ def sample_sources(job: ReferenceJob) -> list[tuple[str, str]]:
     from corpus_audit.config import parse_date
 
     before = None if job.human_before is None else pd.Timestamp(parse_date(job.human_before))
-    columns = ColumnSpec(text=job.text_column, by=job.date_column)
-    kept: list[tuple[int, str]] = []
-    for shard in group_shards(resolve_sources(list(job.inputs))):
-        for batch in ShardReader.for_scan(shard, columns, 1000, 1_000_000).batches():
-            dates = (pd.to_datetime(pd.Series(batch.strata, dtype=object), errors="coerce", utc=True, format="ISO8601")
-                     if before is not None else [None] * len(batch))
-            for text, stamp in zip(batch.texts, dates):
-                if text and text.strip() and (before is None or (not pd.isna(stamp) and stamp < before)):
-                    kept.append((xxhash.xxh64_intdigest(text.encode("utf-8", "surrogatepass"), job.seed), text))
-            if len(kept) > 2 * job.n:
-                kept = sorted(kept)[: job.n]
-    return [(f"{priority:016x}", text) for priority, text in sorted(kept)[: job.n]]
+    sample = hash_sample(resolve_sources(list(job.inputs)), job.text_column, job.n, seed=job.seed,
+                         date_column=job.date_column, before=before)
+    return [(f"{priority:016x}", text) for priority, text in sample.chosen]
 
 
 def _done(job: ReferenceJob) -> dict[str, dict[str, Any]]:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import xxhash
 
 from corpus_audit.config import ScanConfig, parse_date
 from corpus_audit.errors import AuditError
-from corpus_audit.io.readers import ColumnSpec, ShardReader, group_shards, read_texts
+from corpus_audit.io.readers import ColumnSpec, read_texts
+from corpus_audit.io.sampling import hash_sample
 from corpus_audit.io.sources import Source, resolve_sources
 
 MIN_REFERENCES = 20
@@ -48,23 +48,11 @@ def _labelled(option: str, path: str, config: ScanConfig) -> list[str]:
 
 def dated_before(sources: list[Source], config: ScanConfig) -> tuple[list[str], dict[str, Any]]:
     """A sample of the corpus's documents dated before --human-before, and counts of what was read."""
-    before = pd.Timestamp(parse_date(config.human_before or ""))
-    columns = ColumnSpec(text=config.text_column, by=config.date_column)
-    kept: list[tuple[int, str]] = []  # (priority, text): the lowest MAX_DATED priorities are the sample
-    counts = {"documents": 0, "dated_before": 0, "without_date": 0}
-    for shard in group_shards(sources):
-        for batch in ShardReader.for_scan(shard, columns, config.batch_size, config.max_doc_chars).batches():
-            stamps = pd.to_datetime(pd.Series(batch.strata, dtype=object), errors="coerce", utc=True, format="ISO8601")
-            counts["documents"] += len(batch)
-            counts["without_date"] += int(stamps.isna().sum())
-            for text, stamp in zip(batch.texts, stamps):
-                if text and text.strip() and not pd.isna(stamp) and stamp < before:
-                    counts["dated_before"] += 1
-                    kept.append((xxhash.xxh64_intdigest(text.encode("utf-8", "surrogatepass")), text))
-            if len(kept) > 2 * MAX_DATED:
-                kept = sorted(kept)[:MAX_DATED]
-    chosen = [text for _, text in sorted(kept)[:MAX_DATED]]
-    return chosen, counts | {"used": len(chosen), "before": config.human_before, "column": config.date_column}
+    sample = hash_sample(sources, config.text_column, MAX_DATED, date_column=config.date_column,
+                         before=pd.Timestamp(parse_date(config.human_before or "")),
+                         batch_size=config.batch_size, max_doc_chars=config.max_doc_chars)
+    chosen = [text for _, text in sample.chosen]
+    return chosen, sample.counts | {"used": len(chosen), "before": config.human_before, "column": config.date_column}
 
 
 def read_references(config: ScanConfig, sources: list[Source] | None) -> References | None:
