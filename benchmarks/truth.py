@@ -28,7 +28,6 @@ import json
 import sys
 import time
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -59,19 +58,15 @@ def draw_pool(rng, human: np.ndarray, machine: np.ndarray, fraction: float, size
 
 def estimate_pool(model: StoredModel, detector: ClassifierDetector, texts: list[str], references=None, adapt: bool = False,
                   seed: int = 0) -> dict:
-    if references is None:
-        scores, rows = detector.scored(texts)
-        score_set = ScoreSet.from_scores(scores.astype(np.float64))
-        return honest_estimate(score_set, choose_calibration(model, score_set, rows, None, seed), rounds=200, seed=seed)
-    given = References(references[0], "human references", references[1], "machine references")
-    adaptation = adapt_to_references(model, given, seed)
-    if not adapt:
-        adaptation = replace(adaptation, adapter=None, human=detector.scored(references[0])[0],
-                             synthetic=detector.scored(references[1])[0])
-    scores, rows = ClassifierDetector(model.model, adaptation.adapter).scored(texts)
+    """The honest estimate of one pool: by the model's bank, or on the references (once scored), adapted or not."""
+    given = None if references is None else References(references[0], "human references", references[1], "machine references")
+    adaptation = adapt_to_references(model, given, seed) if adapt else None
+    scorer = detector if adaptation is None else ClassifierDetector(model.model, adaptation.adapter)
+    scores, rows = scorer.scored(texts)
     score_set = ScoreSet.from_scores(scores.astype(np.float64))
     result = honest_estimate(score_set, choose_calibration(model, score_set, rows, given, seed, adaptation), rounds=200, seed=seed)
-    result["adaptation"] = adaptation.record
+    if adaptation is not None:
+        result["adaptation"] = adaptation.record
     return result
 
 
