@@ -78,10 +78,9 @@ def main() -> None:
         np.savez(path, **{k: arrays[k] for k in detector.arrays})
         clusters = NearDuplicateJoin(args.threshold).run([path], Path(tmp) / "work")
     seconds = time.perf_counter() - start
-    labels = clusters.labels
     members: dict[int, list[int]] = defaultdict(list)
-    for doc in np.flatnonzero(clusters.in_cluster()):
-        members[int(labels[doc])].append(int(doc))
+    for doc, cluster in zip(clusters.members.tolist(), clusters.member_cluster.tolist()):
+        members[cluster].append(doc)
     predicted = {pair for docs in members.values() for pair in combinations(sorted(docs), 2)}
     hits = len(predicted & positives)
     in_band = [j for j in truth.values() if 0.5 <= j]

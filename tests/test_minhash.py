@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash
 
-from corpus_audit.dedup.near_duplicates import NearDuplicateJoin
+from corpus_audit.dedup.near_duplicates import NearDuplicateJoin, clusters_from_edges
 from detectors.minhash import MinHashDetector, choose_bands
 from detectors.tokens import normalize
 from tests.conftest import run, write_parquet
@@ -91,6 +91,48 @@ def join(texts: list[str], tmp_path, threshold: float = 0.8, partition_rows: int
     return NearDuplicateJoin(threshold, partition_rows=partition_rows).run([path], tmp_path / "work")
 
 
+def dense_labels(clusters) -> np.ndarray:
+    """A label per document: its cluster's, or a label of its own when it is in none."""
+    labels = np.arange(clusters.documents) + len(clusters.sizes)
+    labels[clusters.members] = clusters.member_cluster
+    return labels
+
+
+def test_sparse_clusters_match_a_union_find_over_every_document():
+    rng = np.random.default_rng(4)
+    corpus, references = 500, 20
+    edges = rng.integers(0, corpus, (120, 2))
+    edges = np.sort(edges[edges[:, 0] != edges[:, 1]], axis=1)
+    to_reference = np.stack([rng.integers(0, corpus, 40), corpus + rng.integers(0, references, 40)], 1)
+    clusters = clusters_from_edges(np.concatenate([edges, to_reference]), corpus, 999, 7)
+    parent = list(range(corpus))  # the reference: union-find over all documents, by hand
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for a, b in edges.tolist():
+        parent[root(a)] = root(b)
+    groups = {}
+    for doc in range(corpus):
+        groups.setdefault(root(doc), []).append(doc)
+    expected = sorted(sorted(g) for g in groups.values() if len(g) >= 2)
+    found = {}
+    for doc, cluster in zip(clusters.members.tolist(), clusters.member_cluster.tolist()):
+        found.setdefault(cluster, []).append(doc)
+    assert sorted(found.values()) == expected
+    assert sorted(clusters.sizes.tolist()) == sorted(len(g) for g in expected)
+    assert clusters.documents == corpus and clusters.verified_pairs == len(edges)
+    first_reference = {}
+    for doc, reference in to_reference.tolist():
+        first_reference[doc] = min(first_reference.get(doc, reference), reference)
+    assert clusters.matched.tolist() == sorted(first_reference)
+    assert clusters.matched_reference.tolist() == [first_reference[d] - corpus for d in sorted(first_reference)]
+    empty = clusters_from_edges(np.empty((0, 2), np.int64), 10, 0, 0)
+    assert (empty.documents, len(empty.members), len(empty.sizes), len(empty.matched)) == (10, 0, 0, 0)
+
+
 def test_planted_pairs_fall_on_the_right_side_of_the_threshold(tmp_path):
     rng = random.Random(5)
     texts, truth = [], []
@@ -99,7 +141,7 @@ def test_planted_pairs_fall_on_the_right_side_of_the_threshold(tmp_path):
         texts += [a, b]
         truth.append(j)
     clusters = join(texts, tmp_path)
-    labels = clusters.labels
+    labels = dense_labels(clusters)
     together = np.array([labels[2 * k] == labels[2 * k + 1] for k in range(len(truth))])
     truth = np.array(truth)
     above = truth >= 0.8
@@ -121,14 +163,14 @@ def test_identical_documents_cluster_and_clusters_are_transitive(tmp_path):
         chain.append(nxt)
     texts = [" ".join(w) for w in chain] + [" ".join(base)] + [" ".join(unique_words(rng, 100)) for _ in range(5)]
     assert jaccard(texts[0], texts[4]) < 0.8 < jaccard(texts[0], texts[1])
-    labels = join(texts, tmp_path).labels
+    labels = dense_labels(join(texts, tmp_path))
     assert len({labels[i] for i in range(6)}) == 1  # the chain and the exact copy: one cluster
     assert len({labels[i] for i in range(6, 11)}) == 5 and labels[6] != labels[0]
 
 
 def test_empty_documents_are_not_near_duplicates(tmp_path):
     clusters = join(["", "", "   ", "!!!", "some real text that stands alone here"], tmp_path)
-    assert not clusters.in_cluster().any()
+    assert len(clusters.members) == 0 and len(clusters.sizes) == 0
 
 
 def test_partitioned_bucketing_gives_the_same_clusters(tmp_path):
@@ -137,8 +179,8 @@ def test_partitioned_bucketing_gives_the_same_clusters(tmp_path):
     for _ in range(40):
         a, b, _ = planted_pair(rng, 0.9, length=60)
         texts += [a, b, " ".join(unique_words(rng, 60))]
-    whole = join(texts, tmp_path / "a").labels
-    parted = join(texts, tmp_path / "b", partition_rows=7).labels
+    whole = dense_labels(join(texts, tmp_path / "a"))
+    parted = dense_labels(join(texts, tmp_path / "b", partition_rows=7))
     assert np.array_equal(whole, parted)
 
 

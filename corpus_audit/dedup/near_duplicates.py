@@ -38,17 +38,22 @@ from corpus_audit.io import atomic
 
 @dataclass
 class Clusters:
-    """Result of the join: a component label per document, and how it was reached."""
+    """Result of the join, sparse so that it does not grow with the corpus: the documents in
+    a cluster and their cluster, the documents that match a reference, and how it was reached."""
 
-    labels: np.ndarray  # component id per document (documents in no cluster have a singleton component)
-    sizes: np.ndarray  # size of each component
+    documents: int  # corpus documents joined
+    members: np.ndarray  # corpus positions of the documents in a cluster of two or more, ascending
+    member_cluster: np.ndarray  # each member's cluster (0 to len(sizes) - 1)
+    sizes: np.ndarray  # size of each cluster
     candidate_pairs: int
     verified_pairs: int
     exact_checks: int
-    reference_match: np.ndarray  # per corpus document: index of the first reference document it matches, or -1
+    matched: np.ndarray  # corpus positions of the documents that near-duplicate a reference document, ascending
+    matched_reference: np.ndarray  # the first reference document each of them matches
 
-    def in_cluster(self) -> np.ndarray:
-        return self.sizes[self.labels] >= 2
+    def within(self, positions: np.ndarray, start: int, stop: int) -> slice:
+        """The slice of a sorted position array (members or matched) that falls in [start, stop)."""
+        return slice(*np.searchsorted(positions, [start, stop]).tolist())
 
 
 def load_arrays(path: Path | str, *names: str) -> dict[str, np.ndarray]:
@@ -68,11 +73,9 @@ class NearDuplicateJoin:
     def run(self, parts: list[Path], work_dir: Path, reference_parts: list[Path] = ()) -> Clusters:
         """Cluster the documents of `parts` (in order); match them against `reference_parts`."""
         work_dir.mkdir(parents=True, exist_ok=True)
-        offsets, perms, nbands, corpus = self._concatenate([*parts, *reference_parts], len(parts), work_dir)
-        n = len(offsets) - 1
-        has_shingles = np.diff(offsets) > 0
-        bands = [self._map(work_dir / f"band-{b}.bin", np.uint64, (n,)) for b in range(nbands)]
-        pairs = self._candidates(bands, has_shingles, corpus)
+        n, perms, nbands, corpus = self._concatenate([*parts, *reference_parts], len(parts), work_dir)
+        offsets = self._map(work_dir / "offsets.bin", np.int64, (n + 1,))
+        pairs = self._candidates([work_dir / f"band-{b}.bin" for b in range(nbands)], offsets, corpus)
         signatures = self._map(work_dir / "signatures.bin", np.uint32, (n, perms))
         shingles = self._map(work_dir / "shingles.bin", np.uint32, (int(offsets[-1]),))
         accepted, exact = verify_pairs(pairs, signatures, shingles, offsets, self.threshold, self.margin)
@@ -85,41 +88,47 @@ class NearDuplicateJoin:
         return np.memmap(path, dtype=dtype, mode="r", shape=shape)
 
     @staticmethod
-    def _concatenate(parts: list[Path], corpus_parts: int, work_dir: Path) -> tuple[np.ndarray, int, int, int]:
-        """Append every part's arrays to flat files; return the global shingle offsets,
-        the signature and band widths, and how many documents the first `corpus_parts` hold."""
-        offsets = [np.zeros(1, dtype=np.int64)]
-        perms = nbands = corpus = 0
+    def _concatenate(parts: list[Path], corpus_parts: int, work_dir: Path) -> tuple[int, int, int, int]:
+        """Append every part's arrays to flat files (the shingle offsets made global); return
+        the number of documents, the signature and band widths, and how many documents the
+        first `corpus_parts` hold."""
+        documents = perms = nbands = corpus = shingle_count = 0
         with ExitStack() as stack:
-            signature_file = stack.enter_context(open(work_dir / "signatures.bin", "wb"))
-            shingle_file = stack.enter_context(open(work_dir / "shingles.bin", "wb"))
+            files = {name: stack.enter_context(open(work_dir / f"{name}.bin", "wb")) for name in ("signatures", "shingles", "offsets")}
+            files["offsets"].write(np.zeros(1, np.int64).tobytes())
             band_files: list = []
-            for part in parts:
+            for k, part in enumerate(parts):
                 data = load_arrays(part)
                 perms, nbands = data["signature"].shape[1], data["band_keys"].shape[1]
                 while len(band_files) < nbands:
                     band_files.append(stack.enter_context(open(work_dir / f"band-{len(band_files)}.bin", "wb")))
-                signature_file.write(np.ascontiguousarray(data["signature"], np.uint32).tobytes())
-                shingle_file.write(np.ascontiguousarray(data["shingles"], np.uint32).tobytes())
+                files["signatures"].write(np.ascontiguousarray(data["signature"], np.uint32).tobytes())
+                files["shingles"].write(np.ascontiguousarray(data["shingles"], np.uint32).tobytes())
                 for band, handle in enumerate(band_files):
                     handle.write(np.ascontiguousarray(data["band_keys"][:, band], np.uint64).tobytes())
-                offsets.append(data["shingle_offsets"][1:] + offsets[-1][-1])
-                if len(offsets) - 1 == corpus_parts:
-                    corpus = sum(len(o) for o in offsets) - 1
-        return np.concatenate(offsets), max(perms, 1), nbands, corpus
+                files["offsets"].write((data["shingle_offsets"][1:].astype(np.int64) + shingle_count).tobytes())
+                shingle_count += int(data["shingle_offsets"][-1])
+                documents += len(data["shingle_offsets"]) - 1
+                if k + 1 == corpus_parts:
+                    corpus = documents
+        return documents, max(perms, 1), nbands, corpus
 
-    def _candidates(self, bands: list[np.ndarray], usable: np.ndarray, corpus: int) -> np.ndarray:
-        """Distinct pairs (i < j) that share a band key, as an (m x 2) array."""
-        n = len(usable)
+    def _candidates(self, bands: list[Path], offsets: np.ndarray, corpus: int) -> np.ndarray:
+        """Distinct pairs (i < j) of documents with shingles that share a band key, as an (m x 2) array.
+
+        Each band file is read a chunk at a time (not mapped), so what the join holds at once
+        is one partition's keys, whatever the corpus size."""
+        n = len(offsets) - 1
         partitions = max(1, math.ceil(n / self.partition_rows))
         found: list[np.ndarray] = []
         chunk = self.partition_rows
-        for column in bands:
+        for band in bands:
             for p in range(partitions):
                 keys, docs = [], []
                 for lo in range(0, n, chunk):
-                    values = np.asarray(column[lo:lo + chunk])
-                    mask = usable[lo:lo + chunk] & (values % np.uint64(partitions) == np.uint64(p))
+                    values = np.fromfile(band, np.uint64, count=min(chunk, n - lo), offset=lo * 8)
+                    usable = np.diff(offsets[lo:lo + len(values) + 1]) > 0
+                    mask = usable & (values % np.uint64(partitions) == np.uint64(p))
                     keys.append(values[mask])
                     docs.append(np.flatnonzero(mask) + lo)
                 found.append(self.bucket_pairs(np.concatenate(keys), np.concatenate(docs), corpus))
@@ -180,16 +189,19 @@ def verify_pairs(pairs: np.ndarray, signatures: np.ndarray, shingles: np.ndarray
 
 def clusters_from_edges(accepted: np.ndarray, corpus: int, candidate_pairs: int, exact_checks: int) -> Clusters:
     """Clusters as connected components of the verified pairs among the first `corpus`
-    documents; pairs with a later (reference) document give each corpus document's match."""
+    documents; pairs with a later (reference) document give each corpus document's match.
+    Only documents on an edge are nodes of the graph, so its size follows the duplicates."""
     accepted = accepted.reshape(-1, 2)
     inside = accepted[accepted[:, 1] < corpus]
-    graph = coo_matrix((np.ones(len(inside), dtype=np.int8), (inside[:, 0], inside[:, 1])), shape=(corpus, corpus))
-    _, labels = connected_components(graph, directed=False)
+    members, ends = np.unique(inside, return_inverse=True)
+    ends = ends.reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(ends), dtype=np.int8), (ends[:, 0], ends[:, 1])), shape=(len(members),) * 2)
+    _, member_cluster = connected_components(graph, directed=False)
     matches = accepted[(accepted[:, 0] < corpus) & (accepted[:, 1] >= corpus)]
-    reference_match = np.full(corpus, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(reference_match, matches[:, 0], matches[:, 1] - corpus)
-    reference_match[reference_match == np.iinfo(np.int64).max] = -1
-    return Clusters(labels, np.bincount(labels, minlength=1), candidate_pairs, len(inside), exact_checks, reference_match)
+    matches = matches[np.lexsort((matches[:, 1], matches[:, 0]))]
+    first = np.r_[True, matches[1:, 0] != matches[:-1, 0]] if len(matches) else np.zeros(0, bool)
+    return Clusters(corpus, members.astype(np.int64), member_cluster, np.bincount(member_cluster), candidate_pairs,
+                    len(inside), exact_checks, matches[first, 0].astype(np.int64), matches[first, 1] - corpus)
 
 
 @dataclass
@@ -202,16 +214,15 @@ class ClusterSummary:
 
 def summarize_clusters(documents: Path, parts: list[str], clusters: Clusters, top: int = 10) -> ClusterSummary:
     """Representatives of every cluster and the members of the largest, reading ids part by part."""
-    member = clusters.in_cluster()
     representatives: dict[int, str] = {}
-    for ids, index in selected_rows(documents, parts, member, ["doc_id"]):
-        for doc_id, label in zip(ids["doc_id"], clusters.labels[index].tolist()):
+    for ids, which in selected_rows(documents, parts, clusters.members, ["doc_id"]):
+        for doc_id, label in zip(ids["doc_id"], clusters.member_cluster[which].tolist()):
             if label not in representatives or doc_id < representatives[label]:
                 representatives[label] = doc_id
     order = sorted(representatives.items(), key=lambda kv: (-int(clusters.sizes[kv[0]]), kv[1]))[:top]
     wanted = {label: ([], None) for label, _ in order}
-    for ids, index in selected_rows(documents, parts, member, ["doc_id", "source", "row"]):
-        for doc_id, source, row, label in zip(ids["doc_id"], ids["source"], ids["row"], clusters.labels[index].tolist()):
+    for ids, which in selected_rows(documents, parts, clusters.members, ["doc_id", "source", "row"]):
+        for doc_id, source, row, label in zip(ids["doc_id"], ids["source"], ids["row"], clusters.member_cluster[which].tolist()):
             if label in wanted:
                 found, first = wanted[label]
                 if len(found) < 5:
@@ -229,24 +240,30 @@ def _part_ranges(documents: Path, parts: list[str]) -> Iterator[tuple[str, int, 
         offset += rows
 
 
-def selected_rows(documents: Path, parts: list[str], selected: np.ndarray,
-                  columns: list[str]) -> Iterator[tuple[dict[str, list], np.ndarray]]:
-    """Per part holding any: the columns of the selected documents, and their corpus positions."""
+def selected_rows(documents: Path, parts: list[str], positions: np.ndarray,
+                  columns: list[str]) -> Iterator[tuple[dict[str, list], slice]]:
+    """Per part holding any of the ascending corpus `positions`: the columns of those
+    documents, and which slice of `positions` they are."""
     for part, offset, rows in _part_ranges(documents, parts):
-        inside = np.flatnonzero(selected[offset:offset + rows])
-        if inside.size:
-            yield pq.read_table(documents / part, columns=columns).take(inside).to_pydict(), offset + inside
+        lo, hi = np.searchsorted(positions, [offset, offset + rows]).tolist()
+        if hi > lo:
+            yield pq.read_table(documents / part, columns=columns).take(positions[lo:hi] - offset).to_pydict(), slice(lo, hi)
 
 
 def part_labels(documents: Path, parts: list[str], clusters: Clusters, representatives: dict[int, str],
                 reference_ids: list[str] | None) -> Iterator[tuple[Path, list[str | None], list[str | None] | None]]:
     """Per part (its path): each document's `near_dup_cluster` (and `matches_reference` with --against)."""
-    member = clusters.in_cluster()
     for part, offset, rows in _part_ranges(documents, parts):
-        cluster = [representatives[clusters.labels[i]] if member[i] else None for i in range(offset, offset + rows)]
-        matches = None
+        cluster: list[str | None] = [None] * rows
+        which = clusters.within(clusters.members, offset, offset + rows)
+        for position, label in zip(clusters.members[which].tolist(), clusters.member_cluster[which].tolist()):
+            cluster[position - offset] = representatives[label]
+        matches: list[str | None] | None = None
         if reference_ids is not None:
-            matches = [reference_ids[m] if m >= 0 else None for m in clusters.reference_match[offset:offset + rows].tolist()]
+            matches = [None] * rows
+            which = clusters.within(clusters.matched, offset, offset + rows)
+            for position, reference in zip(clusters.matched[which].tolist(), clusters.matched_reference[which].tolist()):
+                matches[position - offset] = reference_ids[reference]
         yield documents / part, cluster, matches
 
 

@@ -290,13 +290,13 @@ class Scan:
         summary = summarize_clusters(self.state.documents, parts, clusters)
         engine.label(part_labels(self.state.documents, parts, clusters, summary.representatives,
                                  reference_ids if self.config.against else None))
-        scanned = len(clusters.labels)
-        duplicates = int((clusters.sizes[clusters.sizes >= 2] - 1).sum())
+        scanned = clusters.documents
+        duplicates = int((clusters.sizes - 1).sum())
         excerpts = self._excerpts([first for *_, first in summary.largest], shards)
         section: dict[str, Any] = {
             **detector.config(),
             "clusters": len(summary.representatives),
-            "documents_in_clusters": int(clusters.in_cluster().sum()),
+            "documents_in_clusters": len(clusters.members),
             "duplicate_documents": duplicates,
             "duplicate_fraction": duplicates / scanned if scanned else 0.0,
             "candidate_pairs": clusters.candidate_pairs,
@@ -306,15 +306,14 @@ class Scan:
                         for (label, rep, members, _), excerpt in zip(summary.largest, excerpts)],
         }
         if self.config.against:
-            matched = np.flatnonzero(clusters.reference_match >= 0)
-            first = np.zeros(len(clusters.reference_match), dtype=bool)
-            first[matched[:10]] = True
-            examples = [doc_id for ids, _ in selected_rows(self.state.documents, parts, first, ["doc_id"]) for doc_id in ids["doc_id"]]
+            matched = clusters.matched
+            examples = [doc_id for ids, _ in selected_rows(self.state.documents, parts, matched[:10], ["doc_id"])
+                        for doc_id in ids["doc_id"]]
             section["against"] = {
                 "path": self.config.against, "reference_documents": len(reference_ids),
                 "matched_documents": len(matched), "matched_fraction": len(matched) / scanned if scanned else 0.0,
-                "examples": [{"doc_id": doc_id, "reference_id": reference_ids[clusters.reference_match[i]]}
-                             for i, doc_id in zip(matched[:10], examples)],
+                "examples": [{"doc_id": doc_id, "reference_id": reference_ids[reference]}
+                             for reference, doc_id in zip(clusters.matched_reference[:10].tolist(), examples)],
             }
         return section
 
