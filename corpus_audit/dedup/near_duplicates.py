@@ -1,12 +1,14 @@
 """The corpus-wide near-duplicate join over the MinHash detector's per-batch arrays.
 
-1. Append the batches' signatures, shingle sets and band keys (one file per band) to flat
-   files, read back through read-only memory maps: candidates are verified by random
-   access and each band is read as one contiguous column, without holding them in memory.
+1. Append the batches' signatures, shingle sets, shingle offsets and band keys (one file
+   per band) to flat files: signatures, shingles and offsets are read back through
+   read-only memory maps (candidates are verified by random access), each band a chunk
+   at a time, so nothing of size proportional to the corpus is held in memory.
 2. For each LSH band, bucket documents by band key. Keys are hash-partitioned so that one
-   partition holds at most `partition_rows` keys (bounded memory whatever the corpus
-   size); within a partition a sort groups equal keys, and each bucket yields the pairs
-   (first member, other member).
+   partition holds at most about `partition_rows` keys (bounded memory whatever the
+   corpus size: about 60 bytes per key at the sort, so 30 MB by default); within a
+   partition a sort groups equal keys, and each bucket yields the pairs (first member,
+   other member).
 3. Verify each distinct candidate pair: the MinHash estimate decides when it is clearly
    above or below the threshold (more than `margin` standard errors away), the exact
    Jaccard of the two shingle sets decides the rest.
@@ -65,7 +67,7 @@ def load_arrays(path: Path | str, *names: str) -> dict[str, np.ndarray]:
 class NearDuplicateJoin:
     """Finds clusters of documents whose shingle sets have Jaccard >= threshold."""
 
-    def __init__(self, threshold: float, margin: float = 4.0, partition_rows: int = 4_000_000) -> None:
+    def __init__(self, threshold: float, margin: float = 4.0, partition_rows: int = 500_000) -> None:
         self.threshold = threshold
         self.margin = margin
         self.partition_rows = partition_rows
