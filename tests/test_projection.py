@@ -186,3 +186,14 @@ def test_fresh_data_yardstick_matches_the_poisson_closed_form():
     lost = 1 - kept / spectrum.size
     assert fresh["generations_to_lose"] == {"10%": 1 if lost >= 0.10 else None, "50%": 1 if lost >= 0.50 else None}
     assert result["generations"][-1]["types_alive"]["mean"] < fresh["types_alive"]["mean"]  # the mix loses more
+
+
+def test_any_split_of_the_runs_gives_the_same_numbers():
+    spectrum = Spectrum.zipf(2000, 1.1, 50_000)
+    plan = Plan(alpha=0.3, alpha_low=0.2, alpha_high=0.4, regime="mix", generations=3, runs=10)
+    whole = simulate(spectrum, plan)
+    split = [simulate(spectrum, plan, runs) for runs in ([0, 1, 2], [3], [4, 5, 6, 7, 8, 9])]
+    for name, values in whole.items():
+        assert np.array_equal(values, np.vstack([part[name] for part in split]), equal_nan=True), name
+    backwards = lambda f, items: [f(i) for i in reversed(list(items))][::-1]  # noqa: E731  # chunks run in another order
+    assert json.dumps(project(spectrum, plan, map_=backwards)) == json.dumps(project(spectrum, plan))

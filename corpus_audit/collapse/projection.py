@@ -22,7 +22,9 @@ the estimate's interval (a split normal: the estimate as mode, each half-interva
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,7 @@ from corpus_audit.errors import AuditError
 REGIMES = ("replace", "mix", "accumulate")
 METRICS = ("types_alive", "hapax_survival", "rare_decile_survival", "coverage", "tail_mass", "entropy",
            "gini_simpson", "chi2", "kl", "effective_real_tokens")
+RUN_CHUNKS = 8  # the runs are simulated in this many chunks, so up to 8 workers can share them
 _EXPAND = 64  # rows with at most this many types draw each type's count; larger rows draw a histogram
 _BULK_MEAN = 50.0  # ... when the expected count is at most this
 
@@ -252,19 +255,22 @@ def _metrics(classes: _Classes, p0: np.ndarray, group: np.ndarray, count: np.nda
             1 / (1 / totals["tokens"] + chi2 / max(totals["types"] - 1, 1))]
 
 
-def simulate(spectrum: Spectrum, plan: Plan) -> dict[str, np.ndarray]:
-    """Every metric per run and generation (runs x generations+1)."""
+def simulate(spectrum: Spectrum, plan: Plan, runs: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+    """Every metric per run and generation (len(runs) x generations+1), for the given runs
+    (all of them by default). Run r draws from its own stream, seeded by (seed, r), so any
+    split of the runs over processes gives the same numbers."""
+    runs = range(plan.runs) if runs is None else runs
     classes = _Classes.of(spectrum, plan.tail_rank)
     tokens = spectrum.tokens
     m = plan.tokens_per_generation or tokens
     p0 = classes.count / tokens
     totals = {"hapaxes": float(classes.types[classes.count == 1].sum()), "rare": float(classes.types[classes.rare].sum()),
               "tokens": tokens, "types": float(classes.types.sum())}
-    rng = np.random.default_rng(plan.seed)
-    alphas = _split_normal(rng, plan.alpha, *plan.interval, plan.runs)
-    out = {name: np.empty((plan.runs, plan.generations + 1)) for name in METRICS}
+    out = {name: np.empty((len(runs), plan.generations + 1)) for name in METRICS}
     start = _metrics(classes, p0, np.arange(len(p0)), classes.count, classes.types, totals)
-    for r in range(plan.runs):
+    for r, run in enumerate(runs):
+        rng = np.random.default_rng([plan.seed, run])
+        alpha = _split_normal(rng, plan.alpha, *plan.interval, 1)[0]
         group, count, types = np.arange(len(p0)), classes.count.copy(), classes.types.copy()
         for name, value in zip(METRICS, start):
             out[name][r, 0] = value
@@ -272,7 +278,7 @@ def simulate(spectrum: Spectrum, plan: Plan) -> dict[str, np.ndarray]:
             mass = np.dot(count, types)
             rows, q, row_types = _sampling_model(count / mass if mass > 0 else count, types, plan)
             row_group = group[rows]
-            synthetic = 1.0 if plan.regime != "mix" else alphas[r]
+            synthetic = 1.0 if plan.regime != "mix" else alpha
             mean = synthetic * m * q + (1 - synthetic) * m * p0[row_group]
             drawn_rows, values, drawn_types = _poisson_rows(rng, mean, row_types)
             base = count[rows][drawn_rows] if plan.regime == "accumulate" and g > 1 else 0.0
@@ -283,6 +289,13 @@ def simulate(spectrum: Spectrum, plan: Plan) -> dict[str, np.ndarray]:
             for name, value in zip(METRICS, _metrics(classes, p0, group, count, types, totals)):
                 out[name][r, g] = value
     return out
+
+
+def _all_runs(spectrum: Spectrum, plan: Plan, map_: Callable[..., Iterable[Any]]) -> dict[str, np.ndarray]:
+    """`simulate` over every run, in chunks handed to `map_` (an engine's workers, or the builtin map)."""
+    chunks = [chunk.tolist() for chunk in np.array_split(np.arange(plan.runs), min(plan.runs, RUN_CHUNKS))]
+    parts = list(map_(partial(simulate, spectrum, plan), chunks))
+    return {name: np.vstack([part[name] for part in parts]) for name in METRICS}
 
 
 def _band(values: np.ndarray) -> dict[str, float | None]:
@@ -315,21 +328,22 @@ def _first_generation(alive: list[float], share: float) -> int | None:
     return lost[0] if lost else None
 
 
-def fresh_data(spectrum: Spectrum, plan: Plan) -> dict[str, Any]:
+def fresh_data(spectrum: Spectrum, plan: Plan, map_: Callable[..., Iterable[Any]] = map) -> dict[str, Any]:
     """What one generation trained on fresh human text of the same size does to each metric.
 
     Every generation of fresh data is a new draw from generation 0, so this one generation
     stands for all of them: the yardstick a projected figure is read against."""
-    runs = simulate(spectrum, replace(plan, alpha=0.0, alpha_low=None, alpha_high=None, regime="mix", generations=1))
+    runs = _all_runs(spectrum, replace(plan, alpha=0.0, alpha_low=None, alpha_high=None, regime="mix", generations=1), map_)
     bands = {name: _band(runs[name][:, 1]) for name in METRICS}
     alive, start = bands["types_alive"]["mean"], float(runs["types_alive"][0, 0])
     lose = {k: (1 if alive <= (1 - share) * start else None) for k, share in (("10%", 0.10), ("50%", 0.50))}
     return {**bands, "generations_to_lose": lose}
 
 
-def project(spectrum: Spectrum, plan: Plan) -> dict[str, Any]:
-    """The `collapse_projection` section of audit.json."""
-    runs = simulate(spectrum, plan)
+def project(spectrum: Spectrum, plan: Plan, map_: Callable[..., Iterable[Any]] = map) -> dict[str, Any]:
+    """The `collapse_projection` section of audit.json; `map_` runs chunks of the simulation
+    (a scan passes its engine's, so the runs share the workers)."""
+    runs = _all_runs(spectrum, plan, map_)
     generations = [{"generation": g, **{name: _band(runs[name][:, g]) for name in METRICS}}
                    for g in range(plan.generations + 1)]
     alive = [row["types_alive"]["mean"] for row in generations]
@@ -351,7 +365,7 @@ def project(spectrum: Spectrum, plan: Plan) -> dict[str, Any]:
                                 "hapaxes": int(spectrum.types[spectrum.counts == 1].sum())}},
         "generations": generations,
         "generations_to_lose": {"10%": _first_generation(alive, 0.10), "50%": _first_generation(alive, 0.50)},
-        "fresh_data": fresh_data(spectrum, plan),
+        "fresh_data": fresh_data(spectrum, plan, map_),
         "closed_form": closed_forms(spectrum, plan),
         "model": "unigram Wright-Fisher chain on the corpus's word spectrum, Poissonised counts; "
                  f"{plan.runs} runs, alpha drawn per run from its interval",
