@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash
 
-from corpus_audit.dedup.near_duplicates import NearDuplicateJoin, clusters_from_edges
+from corpus_audit.dedup.near_duplicates import NearDuplicateJoin, clusters_from_edges, part_labels
 from detectors.minhash import MinHashDetector, choose_bands
 from detectors.tokens import normalize
 from tests.conftest import run, write_parquet
@@ -131,6 +132,22 @@ def test_sparse_clusters_match_a_union_find_over_every_document():
     assert clusters.matched_reference.tolist() == [first_reference[d] - corpus for d in sorted(first_reference)]
     empty = clusters_from_edges(np.empty((0, 2), np.int64), 10, 0, 0)
     assert (empty.documents, len(empty.members), len(empty.sizes), len(empty.matched)) == (10, 0, 0, 0)
+
+
+def test_only_parts_with_a_cluster_member_or_a_reference_match_are_relabelled(tmp_path):
+    for k in range(4):  # 4 parts of 5 documents: corpus positions 5k to 5k + 4
+        pq.write_table(pa.table({"doc_id": [f"d{5 * k + i}" for i in range(5)]}), tmp_path / f"p{k}.parquet")
+    parts = [f"p{k}.parquet" for k in range(4)]
+    clusters = clusters_from_edges(np.array([[1, 11], [11, 12], [8, 20 + 2]]), 20, 3, 0)  # doc 8 matches reference 2
+    representatives = {0: "d1"}  # the one cluster: documents 1, 11 and 12
+    labelled = {path.name: (cluster, matches) for path, cluster, matches in part_labels(tmp_path, parts, clusters,
+                                                                                         representatives, ["r0", "r1", "r2"])}
+    assert sorted(labelled) == ["p0.parquet", "p1.parquet", "p2.parquet"]  # p3 holds neither
+    assert labelled["p0.parquet"] == ([None, "d1", None, None, None], [None] * 5)
+    assert labelled["p1.parquet"] == ([None] * 5, [None, None, None, "r2", None])
+    assert labelled["p2.parquet"] == ([None, "d1", "d1", None, None], [None] * 5)
+    without_references = part_labels(tmp_path, parts, clusters, representatives, None)  # a match alone is no label
+    assert [path.name for path, *_ in without_references] == ["p0.parquet", "p2.parquet"]
 
 
 def test_planted_pairs_fall_on_the_right_side_of_the_threshold(tmp_path):

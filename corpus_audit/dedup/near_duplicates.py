@@ -24,10 +24,12 @@ set; they do not merge corpus clusters.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +38,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from corpus_audit.io import atomic
+
 
 
 @dataclass
@@ -72,12 +75,15 @@ class NearDuplicateJoin:
         self.margin = margin
         self.partition_rows = partition_rows
 
-    def run(self, parts: list[Path], work_dir: Path, reference_parts: list[Path] = ()) -> Clusters:
-        """Cluster the documents of `parts` (in order); match them against `reference_parts`."""
+    def run(self, parts: list[Path], work_dir: Path, reference_parts: list[Path] = (), map_: Callable[..., Iterable[Any]] = map) -> Clusters:
+        """Cluster the documents of `parts` (in order); match them against `reference_parts`.
+        The bands are searched through `map_` (the local engine's workers, or the builtin map)."""
         work_dir.mkdir(parents=True, exist_ok=True)
         n, perms, nbands, corpus = self._concatenate([*parts, *reference_parts], len(parts), work_dir)
         offsets = self._map(work_dir / "offsets.bin", np.int64, (n + 1,))
-        pairs = self._candidates([work_dir / f"band-{b}.bin" for b in range(nbands)], offsets, corpus)
+        found = list(map_(partial(self.band_pairs, offsets_path=work_dir / "offsets.bin", n=n, corpus=corpus),
+                          [work_dir / f"band-{b}.bin" for b in range(nbands)]))
+        pairs = distinct_pairs(found)
         signatures = self._map(work_dir / "signatures.bin", np.uint32, (n, perms))
         shingles = self._map(work_dir / "shingles.bin", np.uint32, (int(offsets[-1]),))
         accepted, exact = verify_pairs(pairs, signatures, shingles, offsets, self.threshold, self.margin)
@@ -115,30 +121,25 @@ class NearDuplicateJoin:
                     corpus = documents
         return documents, max(perms, 1), nbands, corpus
 
-    def _candidates(self, bands: list[Path], offsets: np.ndarray, corpus: int) -> np.ndarray:
-        """Distinct pairs (i < j) of documents with shingles that share a band key, as an (m x 2) array.
+    def band_pairs(self, band: Path, offsets_path: Path, n: int, corpus: int) -> np.ndarray:
+        """Pairs of documents with shingles that share a key of this band (file).
 
-        Each band file is read a chunk at a time (not mapped), so what the join holds at once
-        is one partition's keys, whatever the corpus size."""
-        n = len(offsets) - 1
+        The band is read a chunk at a time (not mapped), once per partition, so what is held
+        at once is one partition's keys, whatever the corpus size."""
+        offsets = self._map(offsets_path, np.int64, (n + 1,))
         partitions = max(1, math.ceil(n / self.partition_rows))
         found: list[np.ndarray] = []
         chunk = self.partition_rows
-        for band in bands:
-            for p in range(partitions):
-                keys, docs = [], []
-                for lo in range(0, n, chunk):
-                    values = np.fromfile(band, np.uint64, count=min(chunk, n - lo), offset=lo * 8)
-                    usable = np.diff(offsets[lo:lo + len(values) + 1]) > 0
-                    mask = usable & (values % np.uint64(partitions) == np.uint64(p))
-                    keys.append(values[mask])
-                    docs.append(np.flatnonzero(mask) + lo)
-                found.append(self.bucket_pairs(np.concatenate(keys), np.concatenate(docs), corpus))
-        pairs = np.concatenate(found) if found else np.empty((0, 2), np.int64)
-        if not len(pairs):
-            return pairs
-        packed = np.unique(pairs[:, 0].astype(np.uint64) << np.uint64(32) | pairs[:, 1].astype(np.uint64))
-        return np.stack([(packed >> np.uint64(32)).astype(np.int64), (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)], 1)
+        for p in range(partitions):
+            keys, docs = [], []
+            for lo in range(0, n, chunk):
+                values = np.fromfile(band, np.uint64, count=min(chunk, n - lo), offset=lo * 8)
+                usable = np.diff(offsets[lo:lo + len(values) + 1]) > 0
+                mask = usable & (values % np.uint64(partitions) == np.uint64(p))
+                keys.append(values[mask])
+                docs.append(np.flatnonzero(mask) + lo)
+            found.append(self.bucket_pairs(np.concatenate(keys), np.concatenate(docs), corpus))
+        return np.concatenate(found)
 
     @staticmethod
     def bucket_pairs(keys: np.ndarray, docs: np.ndarray, corpus: int) -> np.ndarray:
@@ -160,6 +161,15 @@ class NearDuplicateJoin:
             linked = ~is_reference & (reference_of[bucket] >= 0)
             pairs.append(np.stack([docs[linked], reference_of[bucket[linked]]], 1))
         return np.concatenate(pairs)
+
+
+def distinct_pairs(found: list[np.ndarray]) -> np.ndarray:
+    """The distinct pairs (i < j) of several bands' pair arrays, as an (m x 2) array."""
+    pairs = np.concatenate(found) if found else np.empty((0, 2), np.int64)
+    if not len(pairs):
+        return pairs.reshape(0, 2)
+    packed = np.unique(pairs[:, 0].astype(np.uint64) << np.uint64(32) | pairs[:, 1].astype(np.uint64))
+    return np.stack([(packed >> np.uint64(32)).astype(np.int64), (packed & np.uint64(0xFFFFFFFF)).astype(np.int64)], 1)
 
 
 def verify_pairs(pairs: np.ndarray, signatures: np.ndarray, shingles: np.ndarray, offsets: np.ndarray,
@@ -254,17 +264,21 @@ def selected_rows(documents: Path, parts: list[str], positions: np.ndarray,
 
 def part_labels(documents: Path, parts: list[str], clusters: Clusters, representatives: dict[int, str],
                 reference_ids: list[str] | None) -> Iterator[tuple[Path, list[str | None], list[str | None] | None]]:
-    """Per part (its path): each document's `near_dup_cluster` (and `matches_reference` with --against)."""
+    """Per part that holds a cluster member or a reference match (its path): each document's
+    `near_dup_cluster` (and `matches_reference` with --against). The scan wrote both columns
+    null, so a part with neither is already right and is not rewritten."""
     for part, offset, rows in _part_ranges(documents, parts):
-        cluster: list[str | None] = [None] * rows
         which = clusters.within(clusters.members, offset, offset + rows)
+        matched = clusters.within(clusters.matched, offset, offset + rows)
+        if which.start == which.stop and (reference_ids is None or matched.start == matched.stop):
+            continue
+        cluster: list[str | None] = [None] * rows
         for position, label in zip(clusters.members[which].tolist(), clusters.member_cluster[which].tolist()):
             cluster[position - offset] = representatives[label]
         matches: list[str | None] | None = None
         if reference_ids is not None:
             matches = [None] * rows
-            which = clusters.within(clusters.matched, offset, offset + rows)
-            for position, reference in zip(clusters.matched[which].tolist(), clusters.matched_reference[which].tolist()):
+            for position, reference in zip(clusters.matched[matched].tolist(), clusters.matched_reference[matched].tolist()):
                 matches[position - offset] = reference_ids[reference]
         yield documents / part, cluster, matches
 

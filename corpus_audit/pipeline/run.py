@@ -135,7 +135,7 @@ class Scan:
                     self._estimate(audit, engine)
                     if "spectrum" in audit:
                         self.progress.phase("projecting collapse risk")
-                        audit["collapse_projection"] = self._project(audit)
+                        audit["collapse_projection"] = self._project(audit, engine)
                 scanned = time.perf_counter()
                 for detector in self.detectors:
                     if isinstance(detector, MinHashDetector):
@@ -196,8 +196,10 @@ class Scan:
         return DaskEngine(self.config.scheduler, self.config.workers, self.config.out)
 
     def _scanner(self, sampler: Sampler) -> ShardScanner:
+        joined = ("near_dup_cluster", *(("matches_reference",) if self.config.against else ())) if any(
+            isinstance(d, MinHashDetector) for d in self.detectors) else ()
         return ShardScanner(self.detectors, self.columns, sampler, self.config.out.resolve(), self.config.batch_size,
-                            self.config.max_doc_chars)
+                            self.config.max_doc_chars, joined)
 
     # The engine's ShardSink: progress, and each finished shard's state (for --resume).
     def advance(self, documents: int) -> None:
@@ -247,14 +249,14 @@ class Scan:
         if self.config.by is not None:
             audit["strata"] = self._strata(choice, engine)
 
-    def _project(self, audit: dict[str, Any]) -> dict[str, Any]:
+    def _project(self, audit: dict[str, Any], engine: Engine) -> dict[str, Any]:
         """The collapse projection on this corpus's spectrum, with its estimated synthetic fraction."""
         fraction = audit["synthetic_fraction"]
         spectrum = Spectrum.from_counts_of_counts(audit["spectrum"]["counts_of_counts"], "this corpus")
         plan = Plan(alpha=fraction["estimate"], alpha_low=min(fraction["ci_low"], fraction["estimate"]),
                     alpha_high=max(fraction["ci_high"], fraction["estimate"]), regime=self.config.regime,
                     generations=self.config.generations, seed=self.config.seed)
-        return project(spectrum, plan)
+        return project(spectrum, plan, engine.map)
 
     def _parts(self) -> list[str]:
         """Every documents part of the finished shards, in corpus order."""

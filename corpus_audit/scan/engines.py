@@ -182,7 +182,7 @@ class LocalEngine:
         return list(self._pool.map(function, items))
 
     def join(self, join: NearDuplicateJoin, parts: list[Path], work_dir: Path, reference_parts: list[Path]) -> Clusters:
-        return join.run(parts, work_dir, reference_parts)
+        return join.run(parts, work_dir, reference_parts, self.map)
 
     def label(self, labels: PartLabels) -> None:
         for path, cluster, matches in labels:

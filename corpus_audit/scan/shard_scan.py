@@ -126,6 +126,7 @@ class ShardScanner:
     out: Path
     batch_size: int
     max_doc_chars: int
+    join_columns: tuple[str, ...] = ()  # filled by the join later; written null now, so parts it leaves alone stay as written
 
     def reader(self, shard: Shard) -> ShardReader:
         return ShardReader.for_scan(shard, self.columns, self.batch_size, self.max_doc_chars)
@@ -211,6 +212,8 @@ class ShardScanner:
         for detector in self.detectors:
             for column in detector.columns:
                 data[column.name] = pa.array(scored.columns[column.name], column.type, from_pandas=True)  # NaN: null
+        for name in self.join_columns:
+            data[name] = pa.nulls(len(batch), pa.string())
         return pa.table(data)
 
     def _add_strata(self, strata: dict[str, Histogram], values: list[str | None], scores: np.ndarray) -> None:
