@@ -52,6 +52,7 @@ def summarize_transfer(report: dict) -> dict:
                      "worst": round(min(c["auroc"] for c in lodo["attacks"]), 4)},
         "leave_one_generator_out": {g: round(v, 4) for g, v in logo.items()},
         "human_false_positive_rate_at_0.5": {d: round(v, 4) for d, v in fpr.items()},
+        "machine_true_positive_rate_at_0.5": {d: round(v, 4) for d, v in lodo["machine_tpr_at_0.5"].items()},
         "human_false_positive_rate_worst": {"domain": max(fpr, key=fpr.get), "rate": round(max(fpr.values()), 4)},
         "in_distribution_reference_auroc": round(report["in_distribution"]["reference"], 4),
     }

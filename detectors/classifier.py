@@ -14,10 +14,11 @@ Features (chosen by measurement, see benchmarks/transfer.py):
   Word-based ones come from the batch's word hashes, byte-based ones from one pass over
   the batch's UTF-8 bytes, so both are vectorised.
 
-A logistic regression over both, then Platt scaling fitted on out-of-domain scores with
-the two classes weighted equally, so `p_synthetic` is the posterior under equal priors:
-it does not assume the training set's share of machine text. Turning scores into a
-corpus-level share is the estimator's job, not this detector's.
+A logistic regression over both, then Platt scaling fitted on out-of-domain scores, so
+`p_synthetic` is a calibrated posterior under a stated prior (the model's metadata
+`probability`; the shipped model's is chosen so that p > 0.5 flags few human texts of any
+domain), not the training set's share of machine text. Turning scores into a corpus-level
+share is the estimator's job, not this detector's.
 
 The detector holds only numpy arrays and numbers (`ClassifierModel`); reading and
 writing model directories is `corpus_audit.model.store`'s job.
@@ -256,7 +257,7 @@ class ClassifierDetector(Detector):
 
     name = "classifier"
     internal = ("dense",)
-    columns = (Column("p_synthetic", pa.float32(), "calibrated probability that the text is machine-written (equal priors); "
+    columns = (Column("p_synthetic", pa.float32(), "calibrated probability that the text is machine-written (under the model's prior); "
                                                    "null for an empty or whitespace-only text, which holds no evidence"),)
 
     def __init__(self, model: ClassifierModel, adapter: Any = None) -> None:

@@ -15,7 +15,7 @@ import pytest
 from corpus_audit.errors import AuditError
 from corpus_audit.estimate.metrics import auroc, tpr_at_fpr
 from corpus_audit.model import store as model_store
-from corpus_audit.model.training import TrainingOptions, balanced_weights, train
+from corpus_audit.model.training import TrainingOptions, balanced_weights, conservative_intercept, train
 from detectors.classifier import ClassifierDetector, style_feature_names, style_features
 from detectors.layout import normalize_layout
 from detectors.lexicon import (
@@ -109,6 +109,23 @@ def test_balanced_weights_give_each_class_half_and_each_domain_its_share():
     assert weights[labels == 0].sum() == pytest.approx(4) and weights[labels == 1].sum() == pytest.approx(4)
     assert weights[0] + weights[1] == pytest.approx(weights[2])  # domain a's two humans weigh what b's one does
     assert weights[3] == pytest.approx(weights[4:].sum())
+
+
+def test_conservative_intercept_flags_at_most_three_percent_of_each_domains_humans():
+    rng = np.random.default_rng(0)
+    # Human decision values: domain "a" around 0, domain "b" around 1 (the one an equal-prior
+    # threshold over-flags), 10 texts of "c" (too few to measure a rate: left out); machines at 3.
+    decision = np.r_[rng.normal(0, 1, 2000), rng.normal(1, 1, 2000), np.full(10, 9.0), rng.normal(3, 1, 500)]
+    domains = np.array(["a"] * 2000 + ["b"] * 2000 + ["c"] * 10 + ["a"] * 500)
+    labels = np.r_[np.zeros(4010), np.ones(500)].astype(int)
+    b = conservative_intercept(decision, labels, domains, a=2.0, b=0.5)
+    # By hand: b's 97th percentile of 2x + 0.5 must land on logit 0.
+    assert b == pytest.approx(0.5 - (2 * np.quantile(decision[2000:4000], 0.97) + 0.5))
+    flagged = lambda rows: float((2.0 * decision[rows] + b > 0).mean())  # noqa: E731
+    assert flagged(slice(2000, 4000)) == pytest.approx(0.03, abs=0.001)
+    assert flagged(slice(0, 2000)) < 0.01
+    # Humans already all below 0.5: the intercept stays where Platt put it.
+    assert conservative_intercept(decision[:2000] - 10, labels[:2000], domains[:2000], 1.0, 0.25) == 0.25
 
 
 def test_train_separates_and_scores_stay_the_same_after_saving(tmp_path):

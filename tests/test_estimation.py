@@ -12,6 +12,8 @@ from corpus_audit.estimate.quantify import (
     ScoreSet,
     acc,
     cc,
+    equal_prior_platt,
+    equal_prior_posterior,
     pacc,
     platt_fit,
     sld,
@@ -61,6 +63,17 @@ def test_sld_recovers_the_prior_when_the_posterior_model_is_exact():
     x = np.log(np.r_[human.values, synthetic.values] / (1 - np.r_[human.values, synthetic.values]))
     a, b = platt_fit(x, np.r_[np.zeros(20_000), np.ones(20_000)], np.ones(40_000) / 20_000)
     assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(0.0, abs=0.05)
+
+
+def test_a_detector_probability_under_any_prior_is_recalibrated_to_equal_priors():
+    rng = np.random.default_rng(4)
+    # As above, the equal-prior posterior is sigmoid(2 x); the detector reports sigmoid(x - 2), a
+    # posterior under a lower prior (as the shipped model's conservative intercept does).
+    human, synthetic = (ScoreSet.from_scores(1 / (1 + np.exp(-(rng.normal(m, 1, 20_000) - 2)))) for m in (-1, 1))
+    a, b = equal_prior_platt(human, synthetic)
+    assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(4.0, abs=0.15)  # 2 (x - 2) + 4 = 2 x
+    x = np.array([-1.0, 0.0, 1.5])
+    assert equal_prior_posterior(1 / (1 + np.exp(-(x - 2))), (2.0, 4.0)) == pytest.approx(1 / (1 + np.exp(-2 * x)))
 
 
 def test_weighted_sets_and_histograms_give_the_same_answers():
@@ -141,10 +154,12 @@ def test_unique_estimate_and_synthetic_mass_match_a_recount_of_documents(tmp_pat
     audit = run(tmp_path, corpus)
     section = audit["synthetic_fraction"]
     docs = pd.read_parquet(tmp_path / "out" / "documents")
-    prior = section["estimate"]
-    mass = prior * docs.p_synthetic / (prior * docs.p_synthetic + (1 - prior) * (1 - docs.p_synthetic))
+    prior, mass_share = section["estimate"], section["synthetic_mass"]
+    a, b = mass_share["recalibration"]["a"], mass_share["recalibration"]["b"]
+    p = docs.p_synthetic.clip(1e-6, 1 - 1e-6)
+    q = 1 / (1 + ((1 - p) / p) ** a * np.exp(-b))  # sigmoid(a logit(p) + b)
+    mass = prior * q / (prior * q + (1 - prior) * (1 - q))
     clustered = docs.near_dup_cluster.notna()
-    mass_share = section["synthetic_mass"]
     assert mass_share["in_near_duplicate_clusters"] == pytest.approx(mass[clustered].sum() / mass.sum())
     assert mass_share["documents_in_near_duplicate_clusters"] == pytest.approx(clustered.mean())
     flagged = docs.gopher_repetition_flag

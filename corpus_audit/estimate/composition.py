@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from corpus_audit.estimate.estimation import Calibration, estimate
-from corpus_audit.estimate.quantify import ScoreSet
+from corpus_audit.estimate.quantify import ScoreSet, equal_prior_platt, equal_prior_posterior
 from detectors import Histogram
 from detectors.classifier import SCORE_BINS
 
@@ -19,9 +19,11 @@ def composition(section: dict[str, Any], documents: Path, parts: list[str], cali
                 seed: int) -> None:
     """The estimate over unique documents (one per near-duplicate cluster), and the share of
     the estimated machine-written mass in near-duplicate clusters and in documents over a
-    repetition threshold. A document's mass is its `p_synthetic` (an equal-prior
-    posterior) moved to the estimated prior."""
+    repetition threshold. A document's mass is its `p_synthetic` recalibrated on the
+    estimate's calibration sets to an equal-prior posterior (as `sld` does), then moved to
+    the estimated prior."""
     prior = min(max(section["estimate"], 1e-9), 1 - 1e-9)
+    platt = equal_prior_platt(calibration.human, calibration.synthetic)
     unique = Histogram(0.0, 1.0, SCORE_BINS)
     sums = np.zeros((2, 3))  # (mass, documents) x (all, in clusters, over a repetition threshold)
     columns = ["doc_id", "p_synthetic", "near_dup_cluster", "gopher_repetition_flag"]
@@ -32,7 +34,8 @@ def composition(section: dict[str, Any], documents: Path, parts: list[str], cali
         cluster = np.array([c is not None for c in table["near_dup_cluster"]], dtype=bool)
         first = np.array([c is None or c == d for c, d in zip(table["near_dup_cluster"], table["doc_id"])], dtype=bool)
         repetitive = np.asarray(table["gopher_repetition_flag"], dtype=bool)
-        mass = prior * p / (prior * p + (1 - prior) * (1 - p))
+        q = equal_prior_posterior(p, platt)
+        mass = prior * q / (prior * q + (1 - prior) * (1 - q))
         unique.add(p[first])
         for row, weights in enumerate((mass, np.ones_like(p))):
             sums[row] += [weights.sum(), weights[cluster].sum(), weights[repetitive].sum()]
@@ -43,5 +46,7 @@ def composition(section: dict[str, Any], documents: Path, parts: list[str], cali
     section["synthetic_mass"] = {
         "in_near_duplicate_clusters": mass_clustered, "documents_in_near_duplicate_clusters": clustered,
         "over_repetition_thresholds": mass_repetitive, "documents_over_repetition_thresholds": repetitive,
-        "method": "each document's p_synthetic moved from equal priors to the estimated fraction, summed",
+        "method": ("each document's p_synthetic recalibrated on the calibration sets to equal priors "
+                   "(sigmoid(a logit(p) + b)), moved to the estimated fraction, summed"),
+        "recalibration": {"a": platt[0], "b": platt[1]},
     }

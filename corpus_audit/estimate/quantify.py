@@ -124,13 +124,24 @@ def platt_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, steps: int = 50) -> t
     return float(a), float(b)
 
 
-def sld(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, tolerance: float = 1e-7, iterations: int = 1000) -> float:
-    """EM on the corpus posteriors; the posteriors assume, and the prior starts at, 0.5."""
+def equal_prior_platt(human: ScoreSet, synthetic: ScoreSet) -> tuple[float, float]:
+    """(a, b) such that sigmoid(a logit(p) + b) is the posterior under equal priors of a score p,
+    fitted on the two calibration sets with equal class weights: whatever prior the detector's
+    own probability assumed, this one is relative to the calibration the estimate trusts."""
     x = _logit(np.r_[human.values, synthetic.values])
     y = np.r_[np.zeros(len(human.values)), np.ones(len(synthetic.values))]
     w = np.r_[human.weights / human.size, synthetic.weights / synthetic.size]  # equal class weights
-    a, b = platt_fit(x, y, w)
-    posterior = 1 / (1 + np.exp(-(a * _logit(scores.values) + b)))
+    return platt_fit(x, y, w)
+
+
+def equal_prior_posterior(p: np.ndarray, platt: tuple[float, float]) -> np.ndarray:
+    a, b = platt
+    return 1 / (1 + np.exp(-(a * _logit(p) + b)))
+
+
+def sld(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, tolerance: float = 1e-7, iterations: int = 1000) -> float:
+    """EM on the corpus posteriors; the posteriors assume, and the prior starts at, 0.5."""
+    posterior = equal_prior_posterior(scores.values, equal_prior_platt(human, synthetic))
     prior, total = 0.5, scores.weights.sum()
     for _ in range(iterations):
         weighted = prior * posterior

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import sklearn
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -37,6 +38,12 @@ from detectors.classifier import (
 
 MIN_DOCUMENTS = 20
 MIN_PER_CLASS = 5
+# p_synthetic > 0.5 may flag at most this share of any training domain's held-out human texts.
+# Chosen one level below the 5% the issue asks of an unseen domain: with each domain's threshold
+# set from the other domains' scores, 3% kept every held-out domain's rate at or under 4.7%
+# (5% let one reach 7.1%).
+FLAG_FPR = 0.03
+MIN_HUMAN_FOR_RATE = 20
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,24 @@ def _platt(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(fit.coef_[0, 0]), float(fit.intercept_[0])
 
 
+def conservative_intercept(decision: np.ndarray, labels: np.ndarray, domains: np.ndarray, a: float, b: float,
+                           fpr: float = FLAG_FPR) -> float:
+    """Platt's intercept, lowered until p > 0.5 flags at most `fpr` of each domain's human texts.
+
+    An intercept shift is a change of prior, so p_synthetic stays a calibrated posterior: the
+    posterior under a prior of sigmoid(new b - b) machine-written. A flag then means "unlike the
+    human writing of every domain seen", not "more machine- than human-like" (which flagged up
+    to 63% of an unseen domain's human texts). Domains with fewer than MIN_HUMAN_FOR_RATE human
+    texts cannot measure a 3% rate and are left out (all human texts form one pool when no domain
+    has that many); it never raises the intercept."""
+    logits = a * decision + b
+    human = labels == 0
+    kept = [d for d in np.unique(domains[human]) if (human & (domains == d)).sum() >= MIN_HUMAN_FOR_RATE]
+    pools = [human & (domains == d) for d in kept] or [human]
+    highest = max(float(np.quantile(logits[rows], 1 - fpr)) for rows in pools)
+    return b - max(highest, 0.0)
+
+
 def check_training_set(labels: np.ndarray) -> None:
     counts = {name: int((labels == value).sum()) for name, value in (("human", 0), ("synthetic", 1))}
     if min(counts.values()) == 0:
@@ -163,7 +188,9 @@ def train(texts: Sequence[str], labels: np.ndarray, groups: Sequence[str] | None
     if domain_array is not None and len(np.unique(domain_array)) > 1:
         unseen = out_of_domain_decisions(features, labels, groups, domain_array, options)
         calibration = np.where(np.isnan(unseen), decision, unseen)
-    a, b = _platt(calibration, labels)
+    a, equal_prior_b = _platt(calibration, labels)
+    b = conservative_intercept(calibration, labels, domain_array if domain_array is not None else
+                               np.full(len(labels), "all"), a, equal_prior_b)
     probability = platt(calibration, a, b)
     metrics["grouped_cv"] = detector_metrics(platt(decision, a, b)[labels == 0], platt(decision, a, b)[labels == 1])
     if calibration is not decision:
@@ -179,8 +206,11 @@ def train(texts: Sequence[str], labels: np.ndarray, groups: Sequence[str] | None
         "data_sha256": fingerprint(texts, labels),
         "versions": {"corpus_audit": __version__, "scikit_learn": sklearn.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
-        "probability": ("Platt-calibrated with equal class weights (equal priors) on "
-                        + ("leave-one-domain-out scores" if calibration is not decision else "grouped out-of-fold scores")),
+        "probability": ("Platt-calibrated on "
+                        + ("leave-one-domain-out scores" if calibration is not decision else "grouped out-of-fold scores")
+                        + f"; a posterior under a prior of {expit(b - equal_prior_b):.1%} machine-written, the prior "
+                        f"at which p > 0.5 flags at most {FLAG_FPR:.0%} of any training domain's human texts"),
+        "flag_fpr": FLAG_FPR,
         "lexicon_sha256": features.lexicon_sha256,
     }
     model = ClassifierModel(options.word_features, idf, mean, scale, options.style_weight,
