@@ -7,6 +7,8 @@ shifted, one drawn from moved classes is.
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -90,6 +92,10 @@ def test_choose_takes_the_nearest_unshifted_candidate_and_names_it():
     assert shifted.unbounded is (shifted.shift["statistic"] >= 0.9)
     too_few = choose(corpus_scores, corpus_rows[:50], candidates, far, {"far": far})
     assert too_few.state == "shifted" and too_few.unbounded and too_few.shift["verdict"] == "not tested"
+    # The tests may run in worker processes (a scan passes its engine's map): the same choice.
+    with ProcessPoolExecutor(2) as pool:
+        in_workers = choose(corpus_scores, moved_rows, candidates, far, {"far": far}, map_=pool.map)
+    assert in_workers.shift == shifted.shift and in_workers.advice == shifted.advice
 
 
 def test_a_shifted_estimate_spans_every_calibration_in_the_bank():

@@ -16,14 +16,16 @@ be uniformly wrong, since every calibration then extrapolates: the interval is a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from corpus_audit.estimate.estimation import Calibration, estimate
 from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet
-from corpus_audit.estimate.shift import MIN_DOCUMENTS, shift_test
+from corpus_audit.estimate.shift import MIN_DOCUMENTS, ShiftTest, shift_test
 
 BANK_METHOD = "pacc"
 SEVERE = 0.9
@@ -51,12 +53,19 @@ class Choice:
     unbounded: bool = False  # shifted beyond what the bank can bound: the interval is [0, 1]
 
 
+def _shift_job(job: tuple[np.ndarray, np.ndarray, float], corpus: np.ndarray, seed: int) -> ShiftTest:
+    features, labels, prior = job
+    return shift_test(corpus, features, labels, prior, seed)
+
+
 def choose(scores: ScoreSet, corpus_features: np.ndarray, candidates: list[Candidate], fallback: Calibration,
-           bank: dict[str, Calibration], trusted: bool = False, seed: int = 0) -> Choice:
+           bank: dict[str, Calibration], trusted: bool = False, seed: int = 0,
+           map_: Callable[..., Iterable[Any]] = map) -> Choice:
     """Test the corpus against each candidate and choose (see the module docstring).
 
     `trusted`: the candidates are the user's own in-domain references, which calibrate the
-    estimate whatever the test says (the test is still reported)."""
+    estimate whatever the test says (the test is still reported). The tests are independent
+    and run through `map_` (a scan passes its engine's, so they share the workers)."""
     if len(corpus_features) < MIN_DOCUMENTS:
         shift = {"statistic": None, "threshold": None, "verdict": "not tested",
                  "reason": f"only {len(corpus_features):,} documents with text; the test needs {MIN_DOCUMENTS}"}
@@ -64,10 +73,9 @@ def choose(scores: ScoreSet, corpus_features: np.ndarray, candidates: list[Candi
             return Choice(candidates[0].calibration, "calibrated", shift)
         return Choice(fallback, "shifted", shift, bank, "too few documents to tell whether the calibration applies",
                       unbounded=True)
-    tests = []
-    for candidate in candidates:
-        prior = QUANTIFIERS["pacc"](scores, candidate.calibration.human, candidate.calibration.synthetic)
-        tests.append((shift_test(corpus_features, candidate.features, candidate.labels, prior, seed), candidate))
+    jobs = [(c.features, c.labels, QUANTIFIERS["pacc"](scores, c.calibration.human, c.calibration.synthetic))
+            for c in candidates]
+    tests = list(zip(map_(partial(_shift_job, corpus=corpus_features, seed=seed), jobs), candidates))
     test, nearest = min(tests, key=lambda pair: pair[0].statistic)
     shift = test.record(nearest.name) | {"candidates": {c.name: round(t.statistic, 4) for t, c in tests}}
     if trusted or not test.shifted:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +79,9 @@ def _from_references(model: StoredModel, references: References) -> Candidate:
 
 
 def choose_calibration(model: StoredModel, scores: ScoreSet, corpus_features: np.ndarray, references: References | None,
-                       seed: int, adaptation: Adaptation | None = None) -> Choice:
-    """Run the shift test against each candidate and choose (`corpus_audit.estimate.honest`)."""
+                       seed: int, adaptation: Adaptation | None = None,
+                       map_: Callable[..., Iterable[Any]] = map) -> Choice:
+    """Run the shift test against each candidate (through `map_`) and choose (`corpus_audit.estimate.honest`)."""
     name = model.model.metadata.get("name")
     if references is not None and adaptation is not None:
         how = "the adapted model's cross-fitted scores" if adaptation.adapter is not None else "the model's scores"
@@ -109,4 +111,4 @@ def choose_calibration(model: StoredModel, scores: ScoreSet, corpus_features: np
             f"cross-validated scores of model {name!r} on all its training domains"), *bank.features()))
     fallback = _calibration(bank.scores(0), bank.scores(1), f"out-of-domain scores of model {name!r} (each training "
                                                             "domain scored by a model trained without it), pooled")
-    return choose(scores, corpus_features, candidates, fallback, spread, seed=seed)
+    return choose(scores, corpus_features, candidates, fallback, spread, seed=seed, map_=map_)

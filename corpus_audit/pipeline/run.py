@@ -232,7 +232,7 @@ class Scan:
         classifier = self.merged["classifier"]
         scores = ScoreSet.from_histogram(classifier.parts["p_synthetic"].counts)
         choice = choose_calibration(self.model, scores, classifier.parts["feature_sample"].rows, self.references,
-                                    self.config.seed, self.adaptation)
+                                    self.config.seed, self.adaptation, engine.map)
         if self.references is not None and self.references.dated:
             audit["human_before"] = self.references.dated
         calibration = self.calibration = choice.calibration
