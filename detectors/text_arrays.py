@@ -55,8 +55,8 @@ def pieces(data: np.ndarray, offsets: np.ndarray) -> list[memoryview]:
 def split_whitespace(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`text.split()` of every text as (words per text, each word's id, the distinct words).
 
-    Arrow's whitespace split agrees with Python's `str.split()` on every code point (checked
-    over all of Unicode) and runs in C++."""
+    Arrow's whitespace split, with each word trimmed (see `_split_whitespace`), agrees with
+    Python's `str.split()` on every code point (checked over all of Unicode) and runs in C++."""
     return prepared(texts, "whitespace_split", lambda: _split_whitespace(texts))
 
 

@@ -145,12 +145,12 @@ def conservative_intercept(decision: np.ndarray, labels: np.ndarray, domains: np
     posterior under a prior of sigmoid(new b - b) machine-written. A flag then means "unlike the
     human writing of every domain seen", not "more machine- than human-like" (which flagged up
     to 63% of an unseen domain's human texts). Domains with fewer than MIN_HUMAN_FOR_RATE human
-    texts cannot measure a 3% rate and are left out (all human texts form one pool when no domain
-    has that many); it never raises the intercept."""
+    texts cannot measure such a rate and are left out (all human texts form one pool when no
+    domain has that many); it never raises the intercept."""
     logits = a * decision + b
     human = labels == 0
-    kept = [d for d in np.unique(domains[human]) if (human & (domains == d)).sum() >= MIN_HUMAN_FOR_RATE]
-    pools = [human & (domains == d) for d in kept] or [human]
+    pools = [rows for d in np.unique(domains[human])
+             if (rows := human & (domains == d)).sum() >= MIN_HUMAN_FOR_RATE] or [human]
     highest = max(float(np.quantile(logits[rows], 1 - fpr)) for rows in pools)
     return b - max(highest, 0.0)
 
