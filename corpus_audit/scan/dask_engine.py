@@ -61,25 +61,32 @@ def _worker_environment() -> dict[str, object]:
 
 class _IgnoreInterrupts(WorkerPlugin):
     """Ctrl-C reaches every process of the terminal's process group: this process stops the
-    run and closes the local cluster; its workers (restarted ones too) must not print
-    tracebacks of their own."""
+    run and closes the local cluster (its scheduler too); its workers (restarted ones too) must
+    not print tracebacks of their own, nor of a heartbeat that finds the scheduler gone."""
 
     def setup(self, worker: object) -> None:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _drop_logs(logging.getLogger("distributed.worker"), "Failed to communicate with scheduler during heartbeat")
 
 
-class _InterruptedSync(logging.Filter):
-    """Drops the traceback Tornado logs when Ctrl-C lands inside `distributed`'s `sync` and its
-    cancel callback finds the call already gone: the run stops with the CLI's one line instead."""
+class _DropLogs(logging.Filter):
+    """Drops the log records whose message holds all of `parts`: the tracebacks `distributed`
+    prints when Ctrl-C stops the run mid-call, which ends with the CLI's one line instead."""
+
+    def __init__(self, *parts: str) -> None:
+        super().__init__()
+        self.parts = parts
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not ("Exception in callback" in record.getMessage() and "sync.<locals>.cancel" in record.getMessage())
+        message = record.getMessage()
+        return not all(part in message for part in self.parts)
 
 
-def _quiet_interrupted_sync(logger: logging.Logger) -> None:
-    if not any(isinstance(f, _InterruptedSync) for f in logger.filters):
-        logger.addFilter(_InterruptedSync())
+def _drop_logs(logger: logging.Logger, *parts: str) -> None:
+    """Adds a `_DropLogs(*parts)` filter to `logger` once."""
+    if not any(isinstance(f, _DropLogs) and f.parts == parts for f in logger.filters):
+        logger.addFilter(_DropLogs(*parts))
 
 
 def _worker_check(out: str) -> tuple[str, bool]:
@@ -145,7 +152,8 @@ class DaskEngine:
 
     def __enter__(self) -> DaskEngine:
         logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
-        _quiet_interrupted_sync(logging.getLogger("tornado.application"))
+        # Ctrl-C inside `distributed`'s `sync`: its cancel callback finds the call already gone
+        _drop_logs(logging.getLogger("tornado.application"), "Exception in callback", "sync.<locals>.cancel")
         try:
             if self.scheduler is None:
                 with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environment()}):
