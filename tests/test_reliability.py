@@ -320,3 +320,15 @@ def test_no_arguments_show_the_help_and_help_keeps_its_brackets():
     assert scan_help.returncode == 0
     text = " ".join(scan_help.stdout.split())  # as wrapped for the terminal
     assert "audit[dask]" in text and "[default: all cores]" in text
+
+
+def _thread_pools(_: object) -> set[int]:
+    import numpy  # noqa: F401  (loads OpenBLAS, whose pool is what oversubscribed)
+    import threadpoolctl
+    return {pool["num_threads"] for pool in threadpoolctl.threadpool_info()}
+
+
+def test_a_local_worker_runs_one_blas_thread_so_two_workers_do_not_oversubscribe_the_cores():
+    from corpus_audit.scan.engines import LocalEngine
+    with LocalEngine([], workers=2) as engine:
+        assert engine.map(_thread_pools, [0, 1]) == [{1}, {1}]  # without the limit, {2} on a 2-core machine

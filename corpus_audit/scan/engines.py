@@ -21,6 +21,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import threadpoolctl
+
 from corpus_audit.dedup.near_duplicates import Clusters, NearDuplicateJoin, label_part
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.io.readers import Shard
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from corpus_audit.scan.shard_scan import PreparedBatch, ShardScanner
 
 _WORKER_DETECTORS: list[Detector] = []
+# imported once by the forkserver, before it forks the workers, instead of by each worker
+_PRELOAD = ["__main__", "corpus_audit.scan.engines", "corpus_audit.estimate.honest", "corpus_audit.collapse.projection"]
 
 
 class ShardSink(Protocol):
@@ -65,6 +69,7 @@ class Engine(Protocol):
 
 def _init_worker(detectors: list[Detector]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the main process handles it
+    threadpoolctl.threadpool_limits(1)  # one BLAS thread per worker: the pool already fills the cores
     _exit_with_parent()
     _WORKER_DETECTORS[:] = detectors
 
@@ -110,6 +115,7 @@ class LocalEngine:
     def __enter__(self) -> LocalEngine:
         if self.workers > 1:
             context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(_PRELOAD)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
                                              initargs=(self.detectors,))
         return self
