@@ -214,7 +214,8 @@ def test_importing_the_package_loads_nothing_heavy():
 
 
 def test_a_program_on_standard_input_gets_a_clear_error_for_worker_processes(tmp_path):
-    program = "import corpus_audit as ca\nca.audit(['one text here', 'and another'], workers=2, progress=False)\n"
+    # 1,001 texts are two batches: the workers start with the second (one batch is scored in-process)
+    program = "import corpus_audit as ca\nca.audit([f'text {i} here' for i in range(1001)], workers=2, progress=False)\n"
     done = subprocess.run([sys.executable, "-"], input=program, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("corpus_audit.errors.AuditError: cannot start local worker "

@@ -328,7 +328,18 @@ def _thread_pools(_: object) -> set[int]:
     return {pool["num_threads"] for pool in threadpoolctl.threadpool_info()}
 
 
-def test_a_local_worker_runs_one_blas_thread_so_two_workers_do_not_oversubscribe_the_cores():
+def test_a_local_worker_runs_one_blas_thread_so_two_workers_do_not_oversubscribe_the_cores(tmp_path):
     from corpus_audit.scan.engines import LocalEngine
-    with LocalEngine([], workers=2) as engine:
+    with LocalEngine([LengthDetector()], workers=2) as engine:
+        for part in ("p0", "p1"):  # the pool starts with the second batch
+            engine.submit(["a batch"], tmp_path, part).result()
         assert engine.map(_thread_pools, [0, 1]) == [{1}, {1}]  # without the limit, {2} on a 2-core machine
+
+
+def test_a_corpus_of_one_batch_is_scored_without_starting_workers(tmp_path):
+    from corpus_audit.scan.engines import LocalEngine
+    with LocalEngine([LengthDetector()], workers=2) as engine:
+        engine.submit(["one batch"], tmp_path, "p0").result()
+        assert engine._pool is None
+        engine.submit(["a second batch"], tmp_path, "p1").result()
+        assert engine._pool is not None

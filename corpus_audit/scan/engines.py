@@ -105,20 +105,24 @@ class LocalEngine:
 
     This process reads the shards one after another; at most two batches per worker are
     being scored at once, so memory does not grow with the corpus, and results are stored
-    in submission order."""
+    in submission order. The pool starts with the second batch: a corpus of one batch is
+    scored here, since starting workers would cost more than scoring it."""
 
     def __init__(self, detectors: Sequence[Detector], workers: int) -> None:
         self.detectors = list(detectors)
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._submitted = 0
 
     def __enter__(self) -> LocalEngine:
-        if self.workers > 1:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(_PRELOAD)
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                             initargs=(self.detectors,))
         return self
+
+    def _start_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+                                         initargs=(self.detectors,))
+        return self._pool
 
     def __exit__(self, *exc: object) -> None:
         self.close(cancel=exc[0] is not None)
@@ -134,9 +138,10 @@ class LocalEngine:
 
     def submit(self, texts: Sequence[str], out: Path, part: str) -> Future[ScoredBatch]:
         """Score a batch of part `part` (writing its join arrays under `out`) in the pool, or here."""
-        if self._pool is not None:
+        self._submitted += 1
+        if self.workers > 1 and self._submitted > 1:
             try:
-                return self._pool.submit(_score_in_worker, texts, out, part)
+                return (self._pool or self._start_pool()).submit(_score_in_worker, texts, out, part)
             except OSError as err:  # the pool starts its workers on the first submit
                 raise AuditError(f"cannot start local worker processes ({err.strerror or err}): they import the main "
                                  "program, so a script must call audit() under `if __name__ == '__main__':` and a "
