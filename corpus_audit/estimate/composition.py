@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from corpus_audit.estimate.estimation import Calibration, estimate
@@ -29,11 +30,12 @@ def composition(section: dict[str, Any], documents: Path, parts: list[str], cali
     columns = ["doc_id", "p_synthetic", "near_dup_cluster", "gopher_repetition_flag"]
     for part in parts:
         table = pq.read_table(documents / part, columns=columns)
-        table = table.filter(table["p_synthetic"].is_valid()).to_pydict()  # documents without text have none
-        p = np.asarray(table["p_synthetic"], dtype=np.float64)
-        cluster = np.array([c is not None for c in table["near_dup_cluster"]], dtype=bool)
-        first = np.array([c is None or c == d for c, d in zip(table["near_dup_cluster"], table["doc_id"])], dtype=bool)
-        repetitive = np.asarray(table["gopher_repetition_flag"], dtype=bool)
+        table = table.filter(table["p_synthetic"].is_valid())  # documents without text have none
+        member = table["near_dup_cluster"]
+        p = table["p_synthetic"].to_numpy().astype(np.float64)
+        cluster = member.is_valid().to_numpy()
+        first = pc.fill_null(pc.or_kleene(member.is_null(), pc.equal(member, table["doc_id"])), False).to_numpy()
+        repetitive = pc.fill_null(table["gopher_repetition_flag"], False).to_numpy()
         q = equal_prior_posterior(p, platt)
         mass = prior * q / (prior * q + (1 - prior) * (1 - q))
         unique.add(p[first])
