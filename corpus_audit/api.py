@@ -49,7 +49,6 @@ def audit(source: object, *, out: PathLike | None = None, text_column: str | Non
     to a temporary directory that lives as long as the result (`.save(dir)` keeps them).
     `progress`: a bar on a terminal, else one summary line on stderr; False for silence."""
     from corpus_audit.io.spool import as_inputs, spool
-    from corpus_audit.pipeline.run import Scan
     from corpus_audit.scan.progress import TerminalProgress, progress_enabled
 
     inputs = as_inputs(source)
@@ -68,6 +67,10 @@ def audit(source: object, *, out: PathLike | None = None, text_column: str | Non
                 engine=engine, scheduler=scheduler,
                 generations=generations, regime=regime, fail_on=(fail_on,) if isinstance(fail_on, str) else tuple(fail_on),
                 on_error=on_error, resume=resume, overwrite=overwrite, **options)
+            if config.engine == "local" and config.workers > 1:
+                _start_fork_server()
+            from corpus_audit.pipeline.run import Scan
+
             if progress and progress_enabled():
                 with TerminalProgress() as bar:
                     data = Scan(config, sources=sources, progress=bar).run()
@@ -83,6 +86,17 @@ def audit(source: object, *, out: PathLike | None = None, text_column: str | Non
     if progress and not progress_enabled():
         print(f"corpus-audit: {data['input']['scanned']:,} documents, {headline(data)}", file=sys.stderr)
     return result
+
+
+def _start_fork_server() -> None:
+    """Start the local workers' fork server before the pipeline is imported, so that the two
+    import at once (see `corpus_audit.scan.fork_server`); if it cannot start, the engine says why."""
+    from corpus_audit.scan import fork_server
+
+    try:
+        fork_server.start()
+    except OSError:
+        pass
 
 
 def _path(value: PathLike | None) -> str | None:

@@ -343,3 +343,29 @@ def test_a_corpus_of_one_batch_is_scored_without_starting_workers(tmp_path):
         assert engine._pool is None
         engine.submit(["a second batch"], tmp_path, "p1").result()
         assert engine._pool is not None
+
+
+_FORK_SERVER_ORDER = """
+import sys
+import corpus_audit as ca
+from corpus_audit.scan import fork_server
+seen = []
+start = fork_server.start
+def recording_start():
+    seen.append("corpus_audit.pipeline.run" in sys.modules)
+    return start()
+fork_server.start = recording_start
+if __name__ == "__main__":
+    ca.audit(["a first text to audit", "a second one"], workers=2, progress=False)
+    print(seen)
+"""
+
+
+def test_audit_with_workers_starts_the_fork_server_before_it_imports_the_pipeline(tmp_path):
+    # the server's own imports then run beside this process's, not after them
+    script = tmp_path / "order.py"
+    script.write_text(_FORK_SERVER_ORDER)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.strip().splitlines()[-1].strip("[]").split(",")[0]
+    assert first == "False"  # at the first call the pipeline was not yet imported

@@ -27,6 +27,7 @@ from corpus_audit.dedup.near_duplicates import Clusters, NearDuplicateJoin, labe
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.io.readers import Shard
 from corpus_audit.io.run_state import ShardResult
+from corpus_audit.scan import fork_server
 from corpus_audit.scan.batch import ScoredBatch, score_part
 from detectors import Detector
 
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
     from corpus_audit.scan.shard_scan import PreparedBatch, ShardScanner
 
 _WORKER_DETECTORS: list[Detector] = []
-# imported once by the forkserver, before it forks the workers, instead of by each worker
-_PRELOAD = ["__main__", "corpus_audit.scan.engines", "corpus_audit.estimate.honest", "corpus_audit.collapse.projection"]
 
 
 class ShardSink(Protocol):
@@ -106,7 +105,9 @@ class LocalEngine:
     This process reads the shards one after another; at most two batches per worker are
     being scored at once, so memory does not grow with the corpus, and results are stored
     in submission order. The pool starts with the second batch: a corpus of one batch is
-    scored here, since starting workers would cost more than scoring it."""
+    scored here, since starting workers would cost more than scoring it. The fork server
+    that makes the workers starts with the first batch at the latest (`audit()` starts it
+    before it imports the pipeline), so that it imports on another core meanwhile."""
 
     def __init__(self, detectors: Sequence[Detector], workers: int) -> None:
         self.detectors = list(detectors)
@@ -118,9 +119,7 @@ class LocalEngine:
         return self
 
     def _start_pool(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=fork_server.start(), initializer=_init_worker,
                                          initargs=(self.detectors,))
         return self._pool
 
@@ -139,14 +138,21 @@ class LocalEngine:
     def submit(self, texts: Sequence[str], out: Path, part: str) -> Future[ScoredBatch]:
         """Score a batch of part `part` (writing its join arrays under `out`) in the pool, or here."""
         self._submitted += 1
-        if self.workers > 1 and self._submitted > 1:
-            try:
+        if self.workers == 1:
+            return self._score_here(texts, out, part)
+        try:
+            if self._submitted == 1:
+                fork_server.start()
+            else:
                 return (self._pool or self._start_pool()).submit(_score_in_worker, texts, out, part)
-            except OSError as err:  # the pool starts its workers on the first submit
-                raise AuditError(f"cannot start local worker processes ({err.strerror or err}): they import the main "
-                                 "program, so a script must call audit() under `if __name__ == '__main__':` and a "
-                                 "program read from standard input cannot start them; or use one worker "
-                                 "(workers=1, --workers 1)") from None
+        except OSError as err:  # the pool starts its workers on the first submit
+            raise AuditError(f"cannot start local worker processes ({err.strerror or err}): they import the main "
+                             "program, so a script must call audit() under `if __name__ == '__main__':` and a "
+                             "program read from standard input cannot start them; or use one worker "
+                             "(workers=1, --workers 1)") from None
+        return self._score_here(texts, out, part)
+
+    def _score_here(self, texts: Sequence[str], out: Path, part: str) -> Future[ScoredBatch]:
         future: Future[ScoredBatch] = Future()
         future.set_result(score_part(self.detectors, texts, out, part))
         return future
