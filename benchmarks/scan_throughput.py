@@ -75,7 +75,7 @@ def measure(corpus: Path, out: Path, workers: int, engine: str = "local") -> dic
     audit = json.loads((out / "audit.json").read_text())
     docs, mb = audit["input"]["scanned"], audit["length"]["char_count"]["total"] / 1e6
     return {"documents": docs, "engine": engine, "workers": workers, "seconds": round(seconds, 1),
-            "scan_seconds": audit["timing"]["scan_seconds"], "join_seconds": audit["timing"]["join_seconds"],
+            "scan_seconds": audit["timing"]["scan_seconds"], "after_scan_seconds": audit["timing"]["after_scan_seconds"],
             "docs_per_s": round(docs / seconds), "docs_per_s_per_core": round(docs / seconds / workers),
             "text_MB_per_s_per_core": round(mb / seconds / workers, 2),
             "peak_rss_main_MB": round(peak_main / 2**20), "peak_anonymous_main_MB": round(peak_anonymous / 2**20),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ from corpus_audit.pipeline.calibration import (
 )
 from corpus_audit.pipeline.references import read_references
 from corpus_audit.report import gating
-from corpus_audit.report.render import write_reports
+from corpus_audit.report.render import load_chart_library, write_reports
 from corpus_audit.scan.engines import Engine, LocalEngine
 from corpus_audit.scan.progress import ProgressSink, Silent
 from corpus_audit.scan.sampling import Sampler, choose_exact
@@ -136,22 +137,10 @@ class Scan:
                 self.merge.skip(index)
             with self._engine() as engine:
                 engine.scan(self._scanner(sampler), todo, self)
+                scanned = time.perf_counter()
                 self.progress.phase("merging shard totals")
                 audit = self._assemble(shards, population, resumed)
-                if self.model is not None and "classifier" in self.merged:
-                    self.progress.phase("estimating the synthetic fraction")
-                    self._estimate(audit, engine)
-                    if "spectrum" in audit:
-                        self.progress.phase("projecting collapse risk")
-                        audit["collapse_projection"] = self._project(audit, engine)
-                scanned = time.perf_counter()
-                for detector in self.detectors:
-                    if isinstance(detector, MinHashDetector):
-                        self.progress.phase("joining near-duplicates")
-                        audit["near_duplicates"] = self._near_duplicates(detector, shards, engine)
-                        if "synthetic_fraction" in audit:
-                            composition(audit["synthetic_fraction"], self.state.documents, self._parts(),
-                                        self.calibration, self.config.seed)
+                self._conclude(audit, shards, engine)
             audit["input"]["ids"] = {"column": id_column, "chosen_by": "--id-column" if self.config.id_column else
                                      "found" if id_column else "none: SOURCE:ROW"}
             audit["warnings"] = audit_warnings(audit)
@@ -159,7 +148,7 @@ class Scan:
             audit["timing"] = {"engine": self.config.engine, "workers": self.config.workers,
                                "scheduler": self.config.scheduler,
                                "seconds": round(finished - started, 3), "scan_seconds": round(scanned - started, 3),
-                               "join_seconds": round(finished - scanned, 3),
+                               "after_scan_seconds": round(finished - scanned, 3),
                                "documents_per_second": round(audit["input"]["scanned"] / (finished - started), 1)}
             if self.config.fail_on:
                 audit["gate"] = gating.evaluate([gating.parse_rule(r) for r in self.config.fail_on], audit)
@@ -169,6 +158,36 @@ class Scan:
             return audit
         finally:
             self.state.unlock()
+
+    def _conclude(self, audit: dict[str, Any], shards: list[Shard], engine: Engine) -> None:
+        """The estimate, then the projection, in a thread, beside the near-duplicate join in this
+        one: each is a pure function of the scan, and both mostly wait for the engine's workers.
+        The sections join the audit in a fixed order, so the output does not depend on timing."""
+        minhash = next((d for d in self.detectors if isinstance(d, MinHashDetector)), None)
+        estimating = self.model is not None and "classifier" in self.merged
+        with ThreadPoolExecutor(1, thread_name_prefix="corpus-audit-estimate") as background:
+            try:
+                estimated = background.submit(self._estimate, engine) if estimating else None
+                projected = (background.submit(self._project, estimated, audit["spectrum"], engine)
+                             if estimated is not None and "spectrum" in audit else None)
+                if minhash is not None:
+                    self.progress.phase("joining near-duplicates")
+                    near_duplicates = self._near_duplicates(minhash, shards, engine)
+                if estimated is not None:
+                    self.progress.phase("estimating the synthetic fraction")
+                    audit.update(estimated.result())
+                    if minhash is not None:
+                        composition(audit["synthetic_fraction"], self.state.documents, self._parts(),
+                                    self.calibration, self.config.seed)
+                if projected is not None:
+                    self.progress.phase("projecting collapse risk")
+                    load_chart_library()  # while the projection runs on the workers
+                    audit["collapse_projection"] = projected.result()
+            except BaseException:
+                background.shutdown(cancel_futures=True)  # the projection, if it has not started
+                raise
+        if minhash is not None:
+            audit["near_duplicates"] = near_duplicates
 
     def _options(self) -> dict[str, Any]:
         return {**self.config.result_options(), "detectors": {d.name: d.config() for d in self.detectors}}
@@ -236,31 +255,36 @@ class Scan:
         return [{"value": value, "documents": histogram.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high", "state")},
                  "warnings": result["warnings"]} for (value, histogram), result in zip(ordered, results)]
 
-    def _estimate(self, audit: dict[str, Any], engine: Engine) -> None:
+    def _estimate(self, engine: Engine) -> dict[str, Any]:
+        """The synthetic_fraction section (with human_before and strata when they apply)."""
+        sections: dict[str, Any] = {}
         classifier = self.merged["classifier"]
         scores = ScoreSet.from_histogram(classifier.parts["p_synthetic"].counts)
         choice = choose_calibration(self.model, scores, classifier.parts["feature_sample"].rows, self.references,
                                     self.config.seed, self.adaptation, engine.map)
         if self.references is not None and self.references.dated:
-            audit["human_before"] = self.references.dated
+            sections["human_before"] = self.references.dated
         calibration = self.calibration = choice.calibration
         independent = None
         if "occurrence" in self.merged:
             independent = {"occurrence_mle": occurrence_interval(self.merged["occurrence"], seed=self.config.seed)}
-        audit["synthetic_fraction"] = honest_estimate(scores, choice, seed=self.config.seed, independent=independent)
+        fraction = sections["synthetic_fraction"] = honest_estimate(scores, choice, seed=self.config.seed,
+                                                                    independent=independent)
         if self.adaptation is not None:
-            audit["synthetic_fraction"]["adaptation"] = self.adaptation.record
-        audit["synthetic_fraction"]["score_histograms"] = {
+            fraction["adaptation"] = self.adaptation.record
+        fraction["score_histograms"] = {
             "bins": CHART_BINS, **{name: np.histogram(s.values, CHART_BINS, (0.0, 1.0), weights=s.weights)[0].tolist()
                                    for name, s in (("corpus", scores), ("human", calibration.human),
                                                    ("synthetic", calibration.synthetic))}}
         if self.config.by is not None:
-            audit["strata"] = self._strata(choice, engine)
+            sections["strata"] = self._strata(choice, engine)
+        return sections
 
-    def _project(self, audit: dict[str, Any], engine: Engine) -> dict[str, Any]:
+    def _project(self, estimated: Future[dict[str, Any]], spectrum_section: dict[str, Any],
+                 engine: Engine) -> dict[str, Any]:
         """The collapse projection on this corpus's spectrum, with its estimated synthetic fraction."""
-        fraction = audit["synthetic_fraction"]
-        spectrum = Spectrum.from_counts_of_counts(audit["spectrum"]["counts_of_counts"], "this corpus")
+        fraction = estimated.result()["synthetic_fraction"]
+        spectrum = Spectrum.from_counts_of_counts(spectrum_section["counts_of_counts"], "this corpus")
         plan = Plan(alpha=fraction["estimate"], alpha_low=min(fraction["ci_low"], fraction["estimate"]),
                     alpha_high=max(fraction["ci_high"], fraction["estimate"]), regime=self.config.regime,
                     generations=self.config.generations, seed=self.config.seed)
