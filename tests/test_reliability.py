@@ -339,10 +339,26 @@ def test_a_local_worker_runs_one_blas_thread_so_two_workers_do_not_oversubscribe
 def test_a_corpus_of_one_batch_is_scored_without_starting_workers(tmp_path):
     from corpus_audit.scan.engines import LocalEngine
     with LocalEngine([LengthDetector()], workers=2) as engine:
-        engine.submit(["one batch"], tmp_path, "p0").result()
+        assert engine.submit(["one batch"], tmp_path, "p0").result().columns["word_count"].tolist() == [2]
         assert engine._pool is None
         engine.submit(["a second batch"], tmp_path, "p1").result()
         assert engine._pool is not None
+
+
+def test_the_first_batch_of_a_pooled_scan_is_scored_when_awaited_and_its_errors_surface_there(tmp_path):
+    from corpus_audit.scan.engines import LocalEngine
+    with LocalEngine([LengthDetector()], workers=2) as engine:
+        first = engine.submit(["three words here"], tmp_path, "p0")
+        assert not first.done()  # the workers get the batches read after it meanwhile
+        second = engine.submit(["two words"], tmp_path, "p1")
+        assert first.result().columns["word_count"].tolist() == [3] and second.result().columns["word_count"].tolist() == [2]
+    with LocalEngine([LengthDetector()], workers=2) as engine:
+        broken = engine.submit([None], tmp_path, "p2")  # not a text: the detector fails
+        with pytest.raises(TypeError) as first_error:
+            broken.result()
+        with pytest.raises(TypeError) as again:
+            broken.result()
+        assert again.value is first_error.value  # the stored error, not a second run
 
 
 _FORK_SERVER_ORDER = """

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -99,15 +100,33 @@ def _worker_died(item: PreparedBatch) -> AuditError:
                       f"{item.batch.sources[0]}; finished shards are kept: rerun with --resume")
 
 
+class _Deferred(Future):
+    """A future whose work runs in this process when its result is first asked for: the first
+    batch of a pooled scan, scored here while the workers score the batches read after it."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        super().__init__()
+        self._work = work
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self.done():
+            try:
+                self.set_result(self._work())
+            except BaseException as err:
+                self.set_exception(err)
+        return super().result(timeout)
+
+
 class LocalEngine:
     """Scores in this process (`workers=1`) or in a process pool of `workers` processes.
 
     This process reads the shards one after another; at most two batches per worker are
     being scored at once, so memory does not grow with the corpus, and results are stored
     in submission order. The pool starts with the second batch: a corpus of one batch is
-    scored here, since starting workers would cost more than scoring it. The fork server
-    that makes the workers starts with the first batch at the latest (`audit()` starts it
-    before it imports the pipeline), so that it imports on another core meanwhile."""
+    scored here, since starting workers would cost more than scoring it; it is scored when
+    its result is awaited, so the workers have the batches read after it meanwhile. The
+    fork server that makes the workers starts with the first batch at the latest (`audit()`
+    starts it before it imports the pipeline), so that it imports on another core."""
 
     def __init__(self, detectors: Sequence[Detector], workers: int) -> None:
         self.detectors = list(detectors)
@@ -143,14 +162,13 @@ class LocalEngine:
         try:
             if self._submitted == 1:
                 fork_server.start()
-            else:
-                return (self._pool or self._start_pool()).submit(_score_in_worker, texts, out, part)
+                return _Deferred(partial(score_part, self.detectors, texts, out, part))  # scored when awaited
+            return (self._pool or self._start_pool()).submit(_score_in_worker, texts, out, part)
         except OSError as err:  # the pool starts its workers on the first submit
             raise AuditError(f"cannot start local worker processes ({err.strerror or err}): they import the main "
                              "program, so a script must call audit() under `if __name__ == '__main__':` and a "
                              "program read from standard input cannot start them; or use one worker "
                              "(workers=1, --workers 1)") from None
-        return self._score_here(texts, out, part)
 
     def _score_here(self, texts: Sequence[str], out: Path, part: str) -> Future[ScoredBatch]:
         future: Future[ScoredBatch] = Future()
