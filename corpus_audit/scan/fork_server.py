@@ -12,6 +12,8 @@ import multiprocessing
 import multiprocessing.forkserver
 from multiprocessing.context import BaseContext
 
+# the main program (whose functions a script's workers may run), the scan, and the modules of
+# the estimate's and projection's jobs that the pipeline maps over the workers (named, not imported)
 PRELOAD = ["__main__", "corpus_audit.scan.engines", "corpus_audit.estimate.honest", "corpus_audit.collapse.projection"]
 
 
