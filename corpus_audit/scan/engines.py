@@ -157,23 +157,20 @@ class LocalEngine:
     def submit(self, texts: Sequence[str], out: Path, part: str) -> Future[ScoredBatch]:
         """Score a batch of part `part` (writing its join arrays under `out`) in the pool, or here."""
         self._submitted += 1
+        here = _Deferred(partial(score_part, self.detectors, texts, out, part))
         if self.workers == 1:
-            return self._score_here(texts, out, part)
+            here.result()  # scored now: one batch in memory at a time
+            return here
         try:
             if self._submitted == 1:
                 fork_server.start()
-                return _Deferred(partial(score_part, self.detectors, texts, out, part))  # scored when awaited
+                return here  # scored when awaited, while the workers take the next batches
             return (self._pool or self._start_pool()).submit(_score_in_worker, texts, out, part)
         except OSError as err:  # the pool starts its workers on the first submit
             raise AuditError(f"cannot start local worker processes ({err.strerror or err}): they import the main "
                              "program, so a script must call audit() under `if __name__ == '__main__':` and a "
                              "program read from standard input cannot start them; or use one worker "
                              "(workers=1, --workers 1)") from None
-
-    def _score_here(self, texts: Sequence[str], out: Path, part: str) -> Future[ScoredBatch]:
-        future: Future[ScoredBatch] = Future()
-        future.set_result(score_part(self.detectors, texts, out, part))
-        return future
 
     def scan(self, scanner: ShardScanner, shards: Sequence[Shard], sink: ShardSink) -> None:
         """Scan the shards, telling `sink` as each finishes or fails."""
