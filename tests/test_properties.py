@@ -97,7 +97,10 @@ def _detectors() -> list:
 
 
 DETECTORS = _detectors()
-RATIOS = {"compression_ratio": (0.0, math.inf), "p_synthetic": (0.0, 1.0)}
+# A top n-gram's occurrences may overlap ('0000 0000 0000': 2 x 8 / 12 chars), but each word
+# lies in at most n of them, so its char fraction is at most n (the README says it can pass 1).
+RATIOS = {"compression_ratio": (0.0, math.inf), "p_synthetic": (0.0, 1.0),
+          **{f"top_{n}gram_char_frac": (0.0, float(n)) for n in (2, 3, 4)}}
 
 
 @pytest.mark.parametrize("detector", DETECTORS, ids=lambda d: d.name)

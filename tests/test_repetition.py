@@ -42,6 +42,13 @@ def test_top_ngram_takes_the_longest_of_the_most_frequent():
     assert s["top_3gram_char_frac"] == 0.0  # no 3-gram occurs twice
 
 
+def test_overlapping_top_ngram_occurrences_pass_one_but_never_n():
+    # (0000 0000) occurs at 0 and 1, overlapping: 2 x 8 chars over 12, as Gopher defines it.
+    assert score_one("0000 0000 0000")["top_2gram_char_frac"] == pytest.approx(16 / 12)
+    # w identical words: the top 4-gram occurs w-3 times; (w-3) * 4 / w approaches 4 from below.
+    assert score_one(" ".join(["a"] * 1000))["top_4gram_char_frac"] == pytest.approx(997 * 4 / 1000)
+
+
 def test_duplicate_ngram_coverage_counts_each_word_once():
     # (a a a a a) occurs at 0 and 1: it covers words 0..5 once each, 6 of 10 chars.
     s = score_one("a a a a a a b c d e")
