@@ -117,8 +117,9 @@ def in_domain_pass_rate(data, pools: int, pool_size: int, seed: int) -> dict:
             scores, rows = detector.scored(texts)
             choice = choose_calibration(model, ScoreSet.from_scores(scores.astype(np.float64)), rows, None, seed)
             verdicts[choice.shift["verdict"]] += 1
-    tested = sum(verdicts.values()) - verdicts["not tested"]  # too few documents to test is neither pass nor fail
-    return {"pools": sum(verdicts.values()), "tested": tested, "passed": verdicts["no shift detected"] / max(tested, 1),
+    pools = sum(verdicts.values())
+    tested = pools - verdicts["not tested"]  # too few documents to test is neither pass nor fail
+    return {"pools": pools, "tested": tested, "passed": verdicts["no shift detected"] / max(tested, 1),
             "verdicts": dict(verdicts)}
 
 

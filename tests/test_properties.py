@@ -31,6 +31,7 @@ from detectors.layout import normalize_layout
 from detectors.occurrence import WordOccurrenceDetector
 from detectors.partials import TypeCounts
 from detectors.prepared import PreparedTexts
+from detectors.repetition import TOP_NS
 from detectors.tokens import hash_words
 from tests.conftest import make_texts
 
@@ -100,7 +101,7 @@ DETECTORS = _detectors()
 # A top n-gram's occurrences may overlap ('0000 0000 0000': 2 x 8 / 12 chars), but each word
 # lies in at most n of them, so its char fraction is at most n (the README says it can pass 1).
 RATIOS = {"compression_ratio": (0.0, math.inf), "p_synthetic": (0.0, 1.0),
-          **{f"top_{n}gram_char_frac": (0.0, float(n)) for n in (2, 3, 4)}}
+          **{f"top_{n}gram_char_frac": (0.0, float(n)) for n in TOP_NS}}
 
 
 @pytest.mark.parametrize("detector", DETECTORS, ids=lambda d: d.name)
