@@ -139,7 +139,9 @@ def scan(
     def body() -> None:
         from corpus_audit.api import audit
         from corpus_audit.io.spool import Inputs
+        from corpus_audit.scan.allocator import keep_freed_memory
 
+        keep_freed_memory()  # this process is the tool's: with one worker it scores every batch
         result = audit(
             Inputs(inputs), out=out, format=None if format is None else format.value, text_column=text_column,
             id_column=id_column, by=by, sample=sample, sample_fraction=sample_fraction, seed=seed,

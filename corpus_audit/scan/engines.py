@@ -28,7 +28,7 @@ from corpus_audit.dedup.near_duplicates import Clusters, NearDuplicateJoin, labe
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.io.readers import Shard
 from corpus_audit.io.run_state import ShardResult
-from corpus_audit.scan import fork_server
+from corpus_audit.scan import allocator, fork_server
 from corpus_audit.scan.batch import ScoredBatch, score_part
 from detectors import Detector
 
@@ -70,6 +70,7 @@ class Engine(Protocol):
 def _init_worker(detectors: list[Detector]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the main process handles it
     threadpoolctl.threadpool_limits(1)  # one BLAS thread per worker: the pool already fills the cores
+    allocator.keep_freed_memory()
     _exit_with_parent()
     _WORKER_DETECTORS[:] = detectors
 
