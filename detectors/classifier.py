@@ -1,6 +1,7 @@
 """Synthetic-text classifier: a calibrated probability that each document is machine-written.
 
-Every feature reads the text after `detectors.layout` has normalised its line wraps.
+Every feature but compressibility reads the text after `detectors.layout` has normalised
+its line wraps.
 Features (chosen by measurement, see benchmarks/transfer.py):
 
 - hashed word 1-2 grams of the normalised words (`detectors.tokens`; no vocabulary to
@@ -8,9 +9,10 @@ Features (chosen by measurement, see benchmarks/transfer.py):
   L2-normalised: what a document says and how it phrases it;
 - a dense block that carries across domains better than words: about 70 style features
   (function-word rates, punctuation rates, sentence and word length and their spread,
-  ASCII capitals and digits, line structure, lexical diversity, zlib (level 1)
-  compressibility) and 10 lexical ones (`detectors.lexicon`: rarity against a pre-2022
-  frequency list, chat-model vocabulary, content-word recurrence); standardised.
+  ASCII capitals and digits, line structure, lexical diversity, the raw text's zlib
+  compressibility as the repetition detector measures it) and 10 lexical ones
+  (`detectors.lexicon`: rarity against a pre-2022 frequency list, chat-model vocabulary,
+  content-word recurrence); standardised.
   Word-based ones come from the batch's word hashes, byte-based ones from one pass over
   the batch's UTF-8 bytes, so both are vectorised.
 
@@ -26,7 +28,6 @@ writing model directories is `corpus_audit.model.store`'s job.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +48,7 @@ from detectors.lexicon import (
     lexical_features,
 )
 from detectors.partials import Bundle, Histogram, Sample, Tally
-from detectors.text_arrays import pieces, split_whitespace, utf8
+from detectors.text_arrays import compression_ratios, pieces, split_whitespace, utf8
 from detectors.tokens import HashedWords, hash_words, splitmix64, word_hash
 
 FUNCTION_WORDS = ("the", "of", "and", "to", "a", "in", "is", "that", "it", "for", "was", "on", "with", "as", "be", "by",
@@ -91,7 +92,7 @@ def _segment_stats(lengths: np.ndarray, owner: np.ndarray, ndocs: int) -> tuple[
 def byte_features(texts: Sequence[str]) -> np.ndarray:
     """Style features read from the UTF-8 bytes of a whole batch at once: punctuation rates,
     sentence length (bytes between a `.`, `!` or `?` followed by whitespace or the end),
-    ASCII capitals and digits, newlines and blank-line breaks, and zlib compressibility.
+    ASCII capitals and digits, newlines and blank-line breaks.
 
     One pass over the bytes finds the few that matter (a table lookup); everything else is
     computed at those positions only."""
@@ -126,21 +127,19 @@ def byte_features(texts: Sequence[str]) -> np.ndarray:
     newline = (value == 10) & (at + 1 < end_of)
     newline[newline] = data[at[newline] + 1] == 10
     breaks = np.bincount(owner[newline], minlength=ndocs)
-    compression = np.fromiter((len(zlib.compress(e, 1)) / len(e) if len(e) else 1.0 for e in pieces(data, start)),
-                              np.float64, ndocs)
     return np.column_stack([rates, sentence_mean, sentence_sd, per_byte[:, 65:91].sum(axis=1) / denominator,
-                            per_byte[:, 48:58].sum(axis=1) / denominator, per_byte[:, 10] / denominator, breaks,
-                            compression])
+                            per_byte[:, 48:58].sum(axis=1) / denominator, per_byte[:, 10] / denominator, breaks])
 
 
 def _uses_in_document(words: HashedWords) -> np.ndarray:
-    """Per word, how often its distinct word occurs in its document (one stable sort of the
-    (document, word) pairs: about 3x faster than np.unique with inverse and counts)."""
+    """Per word, how often its distinct word occurs in its document (one sort of the
+    (document, word) pairs: about 3x faster than np.unique with inverse and counts; any
+    order of equal pairs gives the same runs, so the sort need not be stable)."""
     if not words.index.size:
         return np.zeros(0, np.int64)
     width = np.int32 if len(words.counts) * len(words.distinct) < 2**31 else np.int64
     pairs = words.document.astype(width) * width(len(words.distinct)) + words.index.astype(width)
-    order = np.argsort(pairs, kind="stable")
+    order = np.argsort(pairs)
     ordered = pairs[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     runs = np.diff(np.r_[starts, ordered.size])
@@ -149,12 +148,13 @@ def _uses_in_document(words: HashedWords) -> np.ndarray:
     return uses
 
 
-def style_features(texts: Sequence[str], words: HashedWords, lexicon: Lexicon) -> np.ndarray:
+def style_features(texts: Sequence[str], words: HashedWords, lexicon: Lexicon, compression: np.ndarray) -> np.ndarray:
     """The dense profile of each text (rates, so length matters only through log_words).
 
     Word-based features come vectorised from the batch's word hashes: function-word
     rates, word length mean and spread, type-token ratio (normalised words, so
-    punctuation is not part of a word), then the lexical features.
+    punctuation is not part of a word), then the lexical features. `compression`: each
+    text's `compression_ratio` (`detectors.text_arrays.compression_ratios`, of the raw text).
     """
     ndocs, document = len(texts), words.document
     n = np.maximum(words.counts, 1).astype(np.float64)
@@ -166,7 +166,7 @@ def style_features(texts: Sequence[str], words: HashedWords, lexicon: Lexicon) -
     uses = _uses_in_document(words)
     ttr = np.bincount(document, weights=1.0 / uses, minlength=ndocs) / n  # distinct words / words
     raw = byte_features(texts)
-    punctuation, sentence, (upper, digit, newline, paragraph_breaks, compression) = (
+    punctuation, sentence, (upper, digit, newline, paragraph_breaks) = (
         raw[:, :len(PUNCTUATION)], raw[:, len(PUNCTUATION):len(PUNCTUATION) + 2], raw[:, len(PUNCTUATION) + 2:].T)
     return np.column_stack([function_rates, punctuation, np.log1p(words.counts), length_mean, length_sd, sentence,
                             upper, digit, newline, (paragraph_breaks + 1) / n, ttr, compression,
@@ -204,14 +204,16 @@ class TextFeaturizer:
         self.lexicon = lexicon or default_lexicon()
 
     def parts(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
-        """(counts of hashed word unigrams and bigrams, dense features) of the layout-normalised texts.
+        """(counts of hashed word unigrams and bigrams, dense features) of the layout-normalised
+        texts (but compressibility, which is the raw text's, as the repetition detector has it).
 
         Layout normalisation only rewrites runs of whitespace, which `fold` makes one space
         anyway: the words of the raw texts are those of the normalised ones, so their hashes
         are read from the batch (shared with the other detectors)."""
         words = hash_words(texts)
-        texts = [normalize_layout(t) for t in texts]
-        return self._counts(words, len(texts)), style_features(texts, words, self.lexicon)
+        compression = compression_ratios(texts)  # of the raw text: shared with the repetition detector
+        normalised = [normalize_layout(t) for t in texts]
+        return self._counts(words, len(texts)), style_features(normalised, words, self.lexicon, compression)
 
     def _counts(self, words: HashedWords, ndocs: int) -> sp.csr_matrix:
         document = words.document

@@ -30,7 +30,6 @@ its (n-1)-grams do, so for n >= 3 only those candidate positions are hashed and 
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,7 +39,7 @@ import pyarrow as pa
 
 from detectors.base import Column, Detector
 from detectors.partials import Bundle, Histogram, Tally
-from detectors.text_arrays import pieces, split_whitespace, utf8
+from detectors.text_arrays import compression_ratios, split_whitespace
 from detectors.tokens import splitmix64
 
 GOPHER_THRESHOLDS: dict[str, float] = {
@@ -180,7 +179,7 @@ class RepetitionDetector(Detector):
         out.update(self._lines_and_paragraphs(texts))
         words = _WordBatch(texts)
         out.update(self._ngrams(words))
-        out["compression_ratio"] = np.fromiter(map(self._compression, pieces(*utf8(texts))), np.float64, len(texts))
+        out["compression_ratio"] = compression_ratios(texts)
         out.update(self._diversity(words))
         scores = {c.name: out[c.name].astype(np.float32) for c in self.columns[:-1]}
         flag = np.zeros(len(texts), dtype=bool)
@@ -188,10 +187,6 @@ class RepetitionDetector(Detector):
             flag |= scores[name] > np.float32(limit)
         scores["gopher_repetition_flag"] = flag
         return scores
-
-    @staticmethod
-    def _compression(data: memoryview) -> float:
-        return len(zlib.compress(data, 6)) / len(data) if len(data) else 1.0
 
     @staticmethod
     def _lines_and_paragraphs(texts: Sequence[str]) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ from invalid input), so such a batch takes the Python path, with the same result
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -50,6 +51,16 @@ def pieces(data: np.ndarray, offsets: np.ndarray) -> list[memoryview]:
     """Each text's UTF-8 bytes as a zero-copy view (for zlib and xxhash, one call per text)."""
     view = memoryview(data)
     return [view[a:b] for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+
+
+def compression_ratios(texts: Sequence[str]) -> np.ndarray:
+    """`len(zlib.compress(utf8, 6)) / len(utf8)` of every text (1.0 for an empty one): the
+    repetition detector's `compression_ratio` and the classifier's compressibility, made once."""
+    return prepared(texts, "zlib6", lambda: np.fromiter(map(_compression, pieces(*utf8(texts))), np.float64, len(texts)))
+
+
+def _compression(data: memoryview) -> float:
+    return len(zlib.compress(data, 6)) / len(data) if len(data) else 1.0
 
 
 def split_whitespace(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -84,11 +84,11 @@ def _split(texts: Sequence[str]) -> _SplitWords:
     # An empty text splits into one empty word: drop those.
     nonempty = pc.greater(pc.binary_length(words), 0).to_numpy(zero_copy_only=False)
     word_doc = np.repeat(np.arange(len(texts)), np.diff(split.offsets.to_numpy()))[nonempty]
-    kept = words.filter(pa.array(nonempty))
-    encoded = pc.dictionary_encode(kept)
-    return _SplitWords(encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False),
-                       np.bincount(word_doc, minlength=len(texts)).astype(np.int64),
-                       pc.utf8_length(kept).to_numpy(zero_copy_only=False).astype(np.int64))
+    encoded = pc.dictionary_encode(words.filter(pa.array(nonempty)))
+    index = encoded.indices.to_numpy(zero_copy_only=False)
+    lengths = pc.utf8_length(encoded.dictionary).to_numpy(zero_copy_only=False).astype(np.int64)  # once per distinct word
+    return _SplitWords(encoded.dictionary.to_pylist(), index, np.bincount(word_doc, minlength=len(texts)).astype(np.int64),
+                       lengths[index])
 
 
 def _hash(split: _SplitWords, seed: int) -> HashedWords:

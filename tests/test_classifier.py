@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from corpus_audit.errors import AuditError
 from corpus_audit.estimate.metrics import auroc, tpr_at_fpr
 from corpus_audit.model import store as model_store
 from corpus_audit.model.training import TrainingOptions, balanced_weights, conservative_intercept, train
-from detectors.classifier import ClassifierDetector, style_feature_names, style_features
+from detectors.classifier import ClassifierDetector, TextFeaturizer, style_feature_names
 from detectors.layout import normalize_layout
 from detectors.lexicon import (
     Lexicon,
@@ -53,20 +54,26 @@ def test_metrics_by_hand():
     assert tpr_at_fpr(human, np.array([0.995, 0.98, 1.0, 0.5]), 0.01) == 0.5
 
 
+def _style_row(text: str) -> dict[str, float]:
+    return dict(zip(style_feature_names(), TextFeaturizer().parts([text])[1][0]))
+
+
 def test_style_features_by_hand():
     text = "The the THE of."  # 4 words, 15 characters
-    row = dict(zip(style_feature_names(), style_features([text], hash_words([text]), default_lexicon())[0]))
+    row = _style_row(text)
     assert row["fw_the"] == 0.75 and row["fw_of"] == 0.25
     assert row["word_len_mean"] == pytest.approx(2.75)
     assert row["upper_ratio"] == pytest.approx(4 / 15) and row["punct_2e"] == pytest.approx(1 / 15)
     assert row["type_token_ratio"] == pytest.approx(0.5)
     text = "One. Two two! Three three three?\n\nFour"  # sentences of 4, 9, 19 and 6 bytes; 7 words
-    row = dict(zip(style_feature_names(), style_features([text], hash_words([text]), default_lexicon())[0]))
+    row = _style_row(text)
     assert row["sentence_bytes_mean"] == pytest.approx(9.5)
     assert row["sentence_bytes_sd"] == pytest.approx(np.std([4, 9, 19, 6]))
     assert row["newline_ratio"] == pytest.approx(2 / 38) and row["paragraphs_per_word"] == pytest.approx(2 / 7)
     assert row["punct_21"] == pytest.approx(1 / 38)
-    assert np.isfinite(style_features(["", "x"], hash_words(["", "x"]), default_lexicon())).all()
+    assert np.isfinite(TextFeaturizer().parts(["", "x"])[1]).all()
+    wrapped = "word " * 40 + "\n" + "word " * 40  # compressibility is the raw text's, at zlib level 6
+    assert _style_row(wrapped)["compression_ratio"] == len(zlib.compress(wrapped.encode(), 6)) / len(wrapped)
 
 
 def test_layout_normalisation_joins_wrapped_lines_and_keeps_paragraphs():
@@ -219,7 +226,7 @@ def test_hostile_model_directories_are_refused_without_running_anything(model_di
 def test_shipped_default_model_loads_and_states_its_provenance():
     stored = model_store.load()
     meta = stored.model.metadata
-    assert meta["name"] == "default-v2"
+    assert meta["name"] == "default-v3"
     assert set(meta["provenance"]["generators"]) >= {"human", "gpt2-xl", "gpt-4o", "claude-3-opus", "llama-3-70b"}
     assert set(meta["provenance"]["domains"]) >= {"news", "student_essay", "spanish", "TechnicalWriting"}
     assert meta["transfer"]["leave_one_domain_out"]["worst"]["auroc"] <= meta["transfer"]["leave_one_domain_out"]["mean"]
