@@ -83,7 +83,8 @@ def measure(corpus: Path, out: Path, workers: int, engine: str = "local") -> dic
     audit = json.loads((out / "audit.json").read_text())
     docs, mb = audit["input"]["scanned"], audit["length"]["char_count"]["total"] / 1e6
     return {"documents": docs, "engine": engine, "workers": workers, "seconds": round(seconds, 1),
-            "cpu_seconds": round(cpu, 1), "cpu_docs_per_s": round(docs / cpu),
+            "cpu_seconds": round(cpu, 1) if workers == 1 else None,  # the pool's workers are not this process's children
+            "cpu_docs_per_s": round(docs / cpu) if workers == 1 else None,
             "scan_seconds": audit["timing"]["scan_seconds"], "after_scan_seconds": audit["timing"]["after_scan_seconds"],
             "docs_per_s": round(docs / seconds), "docs_per_s_per_core": round(docs / seconds / workers),
             "text_MB_per_s_per_core": round(mb / seconds / workers, 2),
