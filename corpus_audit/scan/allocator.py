@@ -16,7 +16,6 @@ and the workers of a local Dask cluster (through their environment, read at thei
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 TOP_PAD = 64 << 20  # free bytes kept at the top of the heap (glibc's M_TOP_PAD)
@@ -29,8 +28,7 @@ _M_TOP_PAD, _M_MMAP_THRESHOLD = -2, -3  # mallopt's parameter numbers (malloc.h)
 def keep_freed_memory() -> bool:
     """Set this process's allocator as described above; False where the C library is not glibc."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this process runs on (find_library would start ldconfig)
     except (OSError, AttributeError):
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TOP_PAD, TOP_PAD))
