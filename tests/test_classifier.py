@@ -258,3 +258,17 @@ def test_train_and_evaluate_commands(tmp_path):
     assert "estimate error on mixtures" in evaluated.stderr
     one_class = run("train", "--human", str(human), "--synthetic", str(tmp_path / "nothing.parquet"), "--out", str(tmp_path / "x"))
     assert one_class.returncode == 2 and "nothing.parquet: no such file" in one_class.stderr
+
+
+def test_a_batch_is_compressed_once_for_the_repetition_detector_and_the_classifier(monkeypatch):
+    import detectors.text_arrays as text_arrays
+    from detectors.prepared import PreparedTexts
+    from detectors.repetition import RepetitionDetector
+
+    calls, compress = [], zlib.compress
+    monkeypatch.setattr(text_arrays.zlib, "compress", lambda data, level: calls.append(level) or compress(data, level))
+    texts = PreparedTexts(["First text, with\nwrapped lines.", "Second text. " * 20, "third"])
+    repetition = RepetitionDetector().score(texts)["compression_ratio"]
+    ClassifierDetector(model_store.load().model).score(texts)
+    assert calls == [6, 6, 6]  # one level-6 compression per text, shared through the batch
+    assert repetition[1] == np.float32(len(zlib.compress(("Second text. " * 20).encode(), 6)) / len("Second text. " * 20))
