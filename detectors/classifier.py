@@ -203,15 +203,17 @@ class TextFeaturizer:
         self.word_features = word_features
         self.lexicon = lexicon or default_lexicon()
 
-    def parts(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
+    def parts(self, texts: Sequence[str], compression: np.ndarray | None = None) -> tuple[sp.csr_matrix, np.ndarray]:
         """(counts of hashed word unigrams and bigrams, dense features) of the layout-normalised
-        texts (but compressibility, which is the raw text's, as the repetition detector has it).
+        texts (but compressibility, which is the raw text's, as the repetition detector has it;
+        `compression`: those ratios when already made, else they are made here).
 
         Layout normalisation only rewrites runs of whitespace, which `fold` makes one space
         anyway: the words of the raw texts are those of the normalised ones, so their hashes
         are read from the batch (shared with the other detectors)."""
         words = hash_words(texts)
-        compression = compression_ratios(texts)  # of the raw text: shared with the repetition detector
+        if compression is None:
+            compression = compression_ratios(texts)
         normalised = [normalize_layout(t) for t in texts]
         return self._counts(words, len(texts)), style_features(normalised, words, self.lexicon, compression)
 
@@ -278,12 +280,12 @@ class ClassifierDetector(Detector):
     def decision(self, texts: Sequence[str]) -> np.ndarray:
         return self._decide(texts)[0]
 
-    def _decide(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _decide(self, texts: Sequence[str], compression: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The linear decision value of each text, and its standardised dense features."""
         m = self.model
         if not texts:
             return np.empty(0, np.float64), np.empty((0, len(m.style_mean)), np.float32)
-        counts, styles = self.featurizer.parts(texts)
+        counts, styles = self.featurizer.parts(texts, compression)
         standard = (styles - m.style_mean) / m.style_scale
         x = combine(sublinear(counts), standard, m.idf, m.style_weight)
         return np.asarray(x @ m.coef, dtype=np.float64).ravel() + m.intercept, standard.astype(np.float32)
@@ -295,7 +297,7 @@ class ClassifierDetector(Detector):
         has_text = _has_text(texts)
         p = np.full(len(texts), np.nan, dtype=np.float32)
         kept = texts if has_text.all() else [t for t, keep in zip(texts, has_text) if keep]  # the batch keeps its products
-        decision, dense = self._decide(kept)
+        decision, dense = self._decide(kept, compression_ratios(texts)[has_text])  # the batch's, made once with repetition's
         p[has_text] = platt(decision, self.model.platt_a, self.model.platt_b)
         if self.adapter is not None:
             p[has_text] = self.adapter.probability(p[has_text], dense)

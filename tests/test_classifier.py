@@ -267,8 +267,8 @@ def test_a_batch_is_compressed_once_for_the_repetition_detector_and_the_classifi
 
     calls, compress = [], zlib.compress
     monkeypatch.setattr(text_arrays.zlib, "compress", lambda data, level: calls.append(level) or compress(data, level))
-    texts = PreparedTexts(["First text, with\nwrapped lines.", "Second text. " * 20, "third"])
+    texts = PreparedTexts(["First text, with\nwrapped lines.", "Second text. " * 20, "third", " \n "])
     repetition = RepetitionDetector().score(texts)["compression_ratio"]
-    ClassifierDetector(model_store.load().model).score(texts)
-    assert calls == [6, 6, 6]  # one level-6 compression per text, shared through the batch
+    ClassifierDetector(model_store.load().model).score(texts)  # a blank text: it scores the others alone
+    assert calls == [6, 6, 6, 6]  # one level-6 compression per text, shared through the batch
     assert repetition[1] == np.float32(len(zlib.compress(("Second text. " * 20).encode(), 6)) / len("Second text. " * 20))
