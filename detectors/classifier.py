@@ -260,7 +260,7 @@ class ClassifierDetector(Detector):
     """Gives each document `p_synthetic` from a trained `ClassifierModel`."""
 
     name = "classifier"
-    internal = ("dense",)
+    internal = ("dense", "general")
     columns = (Column("p_synthetic", pa.float32(), "calibrated probability that the text is machine-written (under the model's prior); "
                                                    "null for an empty or whitespace-only text, which holds no evidence"),)
 
@@ -293,15 +293,15 @@ class ClassifierDetector(Detector):
     def score(self, texts: Sequence[str]) -> Mapping[str, np.ndarray]:
         """`p_synthetic` per text; NaN for a text with nothing but whitespace (the model, never
         trained on such texts, would call them machine-written and bias the estimate). The
-        texts' dense features go only to `partial`, which samples them for the shift test."""
+        texts' dense features go only to `partial`, which samples them for the shift test (and,
+        with an adapter, the general model's p_synthetic beside them, to refit the adapter)."""
         has_text = _has_text(texts)
         p = np.full(len(texts), np.nan, dtype=np.float32)
         kept = texts if has_text.all() else [t for t, keep in zip(texts, has_text) if keep]  # the batch keeps its products
         decision, dense = self._decide(kept, compression_ratios(texts)[has_text])  # the batch's, made once with repetition's
-        p[has_text] = platt(decision, self.model.platt_a, self.model.platt_b)
-        if self.adapter is not None:
-            p[has_text] = self.adapter.probability(p[has_text], dense)
-        return {"p_synthetic": p, "dense": dense}
+        general = platt(decision, self.model.platt_a, self.model.platt_b).astype(np.float32)
+        p[has_text] = general if self.adapter is None else self.adapter.probability(general, dense)
+        return {"p_synthetic": p, "dense": dense, "general": general}
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 1000) -> np.ndarray:
         """`p_synthetic` of any number of texts, scored batch by batch to bound memory."""
@@ -319,10 +319,13 @@ class ClassifierDetector(Detector):
         known = p[~np.isnan(p)]
         priorities = np.fromiter((xxhash.xxh64_intdigest(t) for t, keep in zip(pieces(*utf8(texts)), _has_text(texts))
                                   if keep), np.uint64, len(known))
-        return Bundle({"p_synthetic": Histogram(0.0, 1.0, SCORE_BINS).add(known),
-                       "feature_sample": Sample(SHIFT_SAMPLE).add(priorities, scores["dense"]),
-                       "above_half": Tally().add("documents", len(known)).add("above", int((known > 0.5).sum()))
-                                            .add("without_text", len(p) - len(known))})
+        parts = {"p_synthetic": Histogram(0.0, 1.0, SCORE_BINS).add(known),
+                 "feature_sample": Sample(SHIFT_SAMPLE).add(priorities, scores["dense"]),
+                 "above_half": Tally().add("documents", len(known)).add("above", int((known > 0.5).sum()))
+                                      .add("without_text", len(p) - len(known))}
+        if self.adapter is not None:  # the same rows as the feature sample: the same priorities, the same order
+            parts["general_sample"] = Sample(SHIFT_SAMPLE).add(priorities, scores["general"][:, None])
+        return Bundle(parts)
 
     def summarize(self, partial: Bundle) -> dict[str, Any]:
         tally = partial.parts["above_half"].counts

@@ -145,6 +145,29 @@ def test_scan_reports_the_estimate_with_calibration_from_reference_sets(tmp_path
     assert "occurrence_mle" not in default["methods"]
 
 
+def test_references_the_model_reads_backwards_keep_the_adapter_and_its_interval_refits_it(tmp_path):
+    rng = np.random.default_rng(0)
+    plain = "river stone market winter garden bread window letter morning village road teacher music paper field".split()
+    chat = "delve tapestry moreover crucial vibrant furthermore pivotal seamless intricate realm navigate foster".split()
+
+    def text(vocabulary: list[str]) -> str:
+        return " ".join(" ".join(rng.choice(vocabulary, rng.integers(8, 14))).capitalize() + "." for _ in range(6))
+
+    # here humans write the vocabulary the model learned as machine-written: its scores are inverted
+    human, machine = [text(chat + plain) for _ in range(120)], [text(plain) for _ in range(120)]
+    corpus = write_parquet(tmp_path / "c.parquet", human[:70] + machine[:30])  # 30% machine-written
+    h, s = write_parquet(tmp_path / "h.parquet", human[70:]), write_parquet(tmp_path / "s.parquet", machine[70:])
+    sections = [run(tmp_path, corpus, out=tmp_path / f"w{workers}", reference_human=str(h), reference_synthetic=str(s),
+                    workers=workers)["synthetic_fraction"] for workers in (1, 2)]
+    section = sections[0]
+    assert section["adaptation"]["used"] and section["adaptation"]["reference_auroc_general"] < 0.1
+    assert section["ci_low"] <= 0.3 <= section["ci_high"] and abs(section["estimate"] - 0.3) < 0.05
+    assert "refits the adapted detector" in section["interval"]
+    # the feature sample the refit reads is merged from the workers' batches: the same audit either way
+    assert [(x["estimate"], x["ci_low"], x["ci_high"]) for x in sections] == [(section["estimate"], section["ci_low"],
+                                                                               section["ci_high"])] * 2
+
+
 def test_unique_estimate_and_synthetic_mass_match_a_recount_of_documents(tmp_path):
     import pandas as pd
 

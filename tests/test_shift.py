@@ -7,12 +7,13 @@ shifted, one drawn from moved classes is.
 
 from __future__ import annotations
 
+import pickle
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
 
-from corpus_audit.estimate.estimation import Calibration
+from corpus_audit.estimate.estimation import Calibration, estimate
 from corpus_audit.estimate.honest import Candidate, Choice, choose, honest_estimate
 from corpus_audit.estimate.quantify import ScoreSet
 from corpus_audit.estimate.shift import null_threshold, prior_weights, shift_test
@@ -235,3 +236,49 @@ def test_the_adapter_learns_what_the_general_model_missed_and_its_scores_are_cro
     assert auroc(adapted[fresh_labels == 0], adapted[fresh_labels == 1]) > 0.7
     assert adapter.fingerprint == fit_adapter((general[labels == 0], rows[labels == 0]),
                                               (general[labels == 1], rows[labels == 1]))[0].fingerprint
+
+
+def test_the_adapter_refit_resamples_each_class_and_never_scores_a_reference_by_a_fit_that_saw_a_copy_of_it():
+    from corpus_audit.estimate.metrics import auroc
+    from corpus_audit.model.adapt import refit
+
+    n = 60  # each reference is recognisable by a feature of its own: a fit that saw a copy of it knows its label
+    x = np.hstack([np.random.default_rng(2).normal(size=(2 * n, 1)), 3 * np.eye(2 * n)])
+    y = np.r_[np.zeros(n), np.ones(n)]
+    separations = []
+    for seed in range(10):
+        labels, crossed, corpus = refit(x, y, x[:7], np.random.default_rng(seed))
+        assert (labels == 0).sum() == (labels == 1).sum() == n and len(crossed) == 2 * n and len(corpus) == 7
+        separations.append(auroc(crossed[labels == 0], crossed[labels == 1]))
+    # copies share their original's fold, so there is nothing to recognise (folding the copies apart gave 0.89)
+    assert np.mean(separations) < 0.6
+
+
+def test_an_adapted_calibration_redraws_the_corpus_through_the_refit_of_its_feature_sample():
+    from corpus_audit.model.adapt import adapter_inputs, fit_adapter, refit
+    from corpus_audit.pipeline.calibration import RefitRedraw
+
+    rng = np.random.default_rng(4)
+    rows, labels = draw(rng, 200, 0.5)
+    general = rng.uniform(0.2, 0.8, len(labels)).astype(np.float32)
+    adapter, _, _ = fit_adapter((general[labels == 0], rows[labels == 0]), (general[labels == 1], rows[labels == 1]))
+    corpus_rows, _ = draw(rng, 300, 0.3)
+    corpus_general = rng.uniform(0.2, 0.8, 300).astype(np.float32)
+    inputs = np.vstack([adapter_inputs(general[labels == 0], rows[labels == 0]),
+                        adapter_inputs(general[labels == 1], rows[labels == 1])])
+    ordered = np.r_[np.zeros((labels == 0).sum()), np.ones((labels == 1).sum())]
+    scores = adapter.probability(corpus_general, corpus_rows).astype(np.float64)
+    redraw = RefitRedraw(inputs, ordered, adapter_inputs(corpus_general, corpus_rows), np.sort(scores), seed=9)
+    corpus, human, synthetic = redraw(3, ScoreSet.from_scores(scores))
+    # round 3 by hand: the corpus is its own feature sample, so its scores become the refit's exactly
+    drawn, crossed, refitted = refit(inputs, ordered, adapter_inputs(corpus_general, corpus_rows), np.random.default_rng([9, 3]))
+    assert np.sort(corpus.values) == pytest.approx(np.sort(refitted), abs=1e-9)
+    assert np.sort(human.values) == pytest.approx(np.sort(crossed[drawn == 0]))
+    assert np.sort(synthetic.values) == pytest.approx(np.sort(crossed[drawn == 1]))
+    calibration = Calibration(human, synthetic, "adapted", redraw)
+    first = estimate(ScoreSet.from_scores(scores), calibration, rounds=5)
+    assert "refits the adapted detector" in first["interval"] and len(redraw._rounds) == 5
+    # a later estimate reuses the rounds' refits, and a pickled copy (sent to a worker) redraws them alike
+    assert estimate(ScoreSet.from_scores(scores), calibration, rounds=5) == first
+    copy = pickle.loads(pickle.dumps(calibration))
+    assert not copy.redraw._rounds and estimate(ScoreSet.from_scores(scores), copy, rounds=5) == first

@@ -5,7 +5,10 @@ calibration sets. The interval is a percentile bootstrap that resamples the corp
 both calibration sets each round: the calibration sets are finite too, and ignoring their
 error is what makes published intervals too narrow. The corpus is resampled whether or
 not it was sampled (it is treated as a draw from its source; no finite-population
-correction, which errs on the wide side).
+correction, which errs on the wide side). A calibration whose scores come from a detector
+fitted to the calibration texts themselves (an adapted detector) redraws each round
+instead (`Calibration.redraw`): the fit is repeated on resampled texts, so its error is
+in the interval too.
 
 With reference sets, the word-occurrence mixture MLE (`occurrence_interval`) joins the
 methods: it does not use the classifier, so agreement with the classifier's methods is
@@ -28,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -40,13 +43,31 @@ ADJUSTED = ("acc", "pacc", "sld", "hdy")
 LOW_AUROC = 0.75
 
 
+class Redraw(Protocol):
+    """Bootstrap round `round_` of a calibration that a resample alone does not capture: given the
+    round's resampled corpus scores, (corpus, human, synthetic) scores redrawn together. Each
+    round is a function of its number, so the estimates of one scan share their rounds' work."""
+
+    description: str
+
+    def __call__(self, round_: int, corpus: ScoreSet) -> tuple[ScoreSet, ScoreSet, ScoreSet]: ...
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """Scores of known human and known machine-written texts, and what they are."""
+    """Scores of known human and known machine-written texts, what they are, and (when
+    resampling them is not enough) how a bootstrap round redraws them."""
 
     human: ScoreSet
     synthetic: ScoreSet
     source: str
+    redraw: Redraw | None = None
+
+    def draw(self, rng: np.random.Generator, round_: int, corpus: ScoreSet) -> tuple[ScoreSet, ScoreSet, ScoreSet]:
+        """Bootstrap round `round_`'s (corpus, human, synthetic) scores, given its resampled corpus."""
+        if self.redraw is not None:
+            return self.redraw(round_, corpus)
+        return corpus, self.human.resample(rng), self.synthetic.resample(rng)
 
     def auroc(self) -> float:
         """AUROC from weighted scores: P(synthetic > human) + P(tie) / 2."""
@@ -100,7 +121,7 @@ def estimate(scores: ScoreSet, calibration: Calibration, method: str = DEFAULT_M
     point = {name: q(scores, calibration.human, calibration.synthetic) for name, q in QUANTIFIERS.items()}
     draws = {name: np.empty(rounds) for name in QUANTIFIERS}
     for r in range(rounds):
-        s, h, y = scores.resample(rng), calibration.human.resample(rng), calibration.synthetic.resample(rng)
+        s, h, y = calibration.draw(rng, r, scores.resample(rng))
         for name, q in QUANTIFIERS.items():
             draws[name][r] = q(s, h, y)
     methods = {name: dict(zip(("estimate", "ci_low", "ci_high"),
@@ -128,12 +149,15 @@ def estimate(scores: ScoreSet, calibration: Calibration, method: str = DEFAULT_M
             warnings.append(f"The classifier-free estimate {name} ({methods[name]['estimate']:.1%}) disagrees with "
                             f"{method} beyond their intervals. It does not widen the interval: in the benchmark its "
                             "own interval often missed the truth (see README, Estimation).")
+    interval = (f"percentile bootstrap, {rounds} rounds, resampling the corpus and both calibration sets; never narrower "
+                "than the Wilson interval of a proportion over the corpus's documents")
+    if calibration.redraw is not None:
+        interval += f"; each round {calibration.redraw.description}"
     return {
         "estimate": point[method], "ci_low": low, "ci_high": high, "confidence": confidence, "method": method,
         "methods": methods,
         "calibration": {"source": calibration.source, "human": int(round(calibration.human.size)),
                         "synthetic": int(round(calibration.synthetic.size)), "auroc": auroc},
-        "interval": f"percentile bootstrap, {rounds} rounds, resampling the corpus and both calibration sets; "
-                    "never narrower than the Wilson interval of a proportion over the corpus's documents",
+        "interval": interval,
         "warnings": warnings,
     }

@@ -7,7 +7,9 @@ inputs for 200 + 200 texts, and the general score carries what the large model k
 Its scores of the references come from cross-fitting (each reference scored by a fit that
 did not see it), so the estimate calibrated on them is not flattered. The scan keeps the
 adapted scores only when their cross-fitted AUROC beats the general model's on the same
-references (`corpus_audit.pipeline.calibration`).
+references (`corpus_audit.pipeline.calibration`). `refit` repeats the whole fit on a bootstrap
+resample of the references, so that the estimate's interval holds the adapter's own
+fitting error, not only the calibration sets' sampling error.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ FOLDS = 5
 REGULARIZATION = 0.5  # C of the logistic regression
 
 
-def _inputs(p: np.ndarray, dense: np.ndarray) -> np.ndarray:
+def adapter_inputs(p: np.ndarray, dense: np.ndarray) -> np.ndarray:
+    """What the adapter reads of each text: the general model's logit beside the dense features."""
     p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
     return np.column_stack([np.log(p) - np.log1p(-p), dense])
 
@@ -41,22 +44,50 @@ class Adapter:
         """The adapted p_synthetic (equal class weights in the fit, so an equal-prior posterior)."""
         if not len(p):
             return np.empty(0, np.float32)
-        return (1 / (1 + np.exp(-(_inputs(p, dense) @ self.coef + self.intercept)))).astype(np.float32)
+        return (1 / (1 + np.exp(-(adapter_inputs(p, dense) @ self.coef + self.intercept)))).astype(np.float32)
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> LogisticRegression:
     return LogisticRegression(C=REGULARIZATION, class_weight="balanced", max_iter=2000).fit(x, y)
 
 
+def _cross_fit(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[np.ndarray, LogisticRegression]:
+    """Each row's score from the fit on the other folds, and the fit on all rows."""
+    crossed = np.zeros(len(y))
+    for fold in np.unique(folds):
+        test = folds == fold
+        crossed[test] = _fit(x[~test], y[~test]).predict_proba(x[test])[:, 1]
+    return crossed, _fit(x, y)
+
+
+def _fold_count(y: np.ndarray) -> int:
+    return min(FOLDS, int(min(np.sum(y == 0), np.sum(y == 1))))
+
+
 def fit_adapter(human: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.ndarray, np.ndarray],
                 seed: int = 0) -> tuple[Adapter, np.ndarray, np.ndarray]:
     """The adapter fitted on all references, and the cross-fitted scores of the human and machine ones."""
-    x = np.vstack([_inputs(*human), _inputs(*synthetic)])
+    x = np.vstack([adapter_inputs(*human), adapter_inputs(*synthetic)])
     y = np.r_[np.zeros(len(human[0])), np.ones(len(synthetic[0]))]
-    crossed = np.zeros(len(y))
-    folds = min(FOLDS, int(min(len(human[0]), len(synthetic[0]))))
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        crossed[test] = _fit(x[train], y[train]).predict_proba(x[test])[:, 1]
-    final = _fit(x, y)
+    folds = np.zeros(len(y), np.int64)
+    for fold, (_, test) in enumerate(StratifiedKFold(_fold_count(y), shuffle=True, random_state=seed).split(x, y)):
+        folds[test] = fold
+    crossed, final = _cross_fit(x, y, folds)
     adapter = Adapter(final.coef_[0].astype(np.float64), float(final.intercept_[0]))
     return adapter, crossed[y == 0], crossed[y == 1]
+
+
+def refit(x: np.ndarray, y: np.ndarray, corpus: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The adapter's whole fit repeated on a bootstrap resample of the references (`x`: their
+    `adapter_inputs`, `y`: their labels), drawn within each class: (the resample's labels,
+    their cross-fitted scores, the scores of the `corpus` inputs under the fit on the resample).
+
+    Folds are drawn over the original references and copies of one reference share its
+    fold, so no reference is scored by a fit that saw a copy of it."""
+    folds = np.empty(len(y), np.int64)
+    for label in (0, 1):
+        members = rng.permutation(np.flatnonzero(y == label))
+        folds[members] = np.arange(len(members)) % _fold_count(y)
+    rows = np.concatenate([rng.choice(np.flatnonzero(y == label), int(np.sum(y == label))) for label in (0, 1)])
+    crossed, final = _cross_fit(x[rows], y[rows], folds[rows])
+    return y[rows], crossed, final.predict_proba(corpus)[:, 1]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ from corpus_audit.estimate.estimation import Calibration
 from corpus_audit.estimate.honest import Candidate, Choice, choose
 from corpus_audit.estimate.metrics import auroc
 from corpus_audit.estimate.quantify import ScoreSet
-from corpus_audit.model.adapt import Adapter, fit_adapter
+from corpus_audit.model.adapt import Adapter, adapter_inputs, fit_adapter, refit
 from corpus_audit.model.store import MIN_CALIBRATION_SCORES, StoredModel
 from corpus_audit.pipeline.references import References
 from detectors.classifier import ClassifierDetector
@@ -33,7 +33,8 @@ def _calibration(human: np.ndarray, synthetic: np.ndarray, source: str) -> Calib
 
 @dataclass(frozen=True)
 class Adaptation:
-    """The references' calibration scores and features, and the adapter when it beat the general model."""
+    """The references' calibration scores and features, and the adapter when it beat the general model
+    (with the references' adapter inputs and labels, to refit it in the bootstrap)."""
 
     adapter: Adapter | None
     human: np.ndarray
@@ -41,6 +42,40 @@ class Adaptation:
     human_rows: np.ndarray
     synthetic_rows: np.ndarray
     record: dict[str, Any]
+    inputs: np.ndarray | None = None
+    labels: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class RefitRedraw:
+    """A bootstrap round of an adapted calibration (`corpus_audit.estimate.estimation.Redraw`):
+    the references resampled within each class and the adapter fitted again on them (`refit`),
+    the round's calibration sets their cross-fitted scores, and the corpus's scores moved to
+    the refitted adapter's by the quantile map between the corpus's feature sample scored
+    by the adapter and by its refit. Resampling the calibration scores alone leaves the
+    adapter's fitting error out: in the truth benchmark that interval covered 26 of 30 pools.
+    A round's refit depends only on `seed` and the round, and is kept (not pickled): the
+    scan's estimates (all documents, unique documents) refit once."""
+
+    inputs: np.ndarray  # the references' adapter inputs
+    labels: np.ndarray
+    sample: np.ndarray  # the adapter inputs of the corpus's feature sample
+    sample_scores: np.ndarray  # their scores under the adapter, sorted
+    seed: int
+    description: str = ("refits the adapted detector on the references resampled within each class (cross-fitted as "
+                        "the scan's) and moves the corpus's scores to the refit's by the quantile map of its feature sample")
+    _rounds: dict[int, tuple[ScoreSet, ScoreSet, np.ndarray]] = field(default_factory=dict, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_rounds": {}}
+
+    def __call__(self, round_: int, corpus: ScoreSet) -> tuple[ScoreSet, ScoreSet, ScoreSet]:
+        if round_ not in self._rounds:
+            labels, crossed, sample = refit(self.inputs, self.labels, self.sample, np.random.default_rng([self.seed, round_]))
+            self._rounds[round_] = (ScoreSet.from_scores(crossed[labels == 0]), ScoreSet.from_scores(crossed[labels == 1]),
+                                    np.sort(sample))
+        human, synthetic, refitted = self._rounds[round_]
+        return ScoreSet(np.interp(corpus.values, self.sample_scores, refitted), corpus.weights), human, synthetic
 
 
 def adapt_to_references(model: StoredModel, references: References, seed: int) -> Adaptation | None:
@@ -57,7 +92,9 @@ def adapt_to_references(model: StoredModel, references: References, seed: int) -
                         "references; its reference scores are cross-fitted (5 folds)"}
     if not used:
         return Adaptation(None, human, synthetic, human_rows, synthetic_rows, record)
-    return Adaptation(adapter, crossed_human, crossed_synthetic, human_rows, synthetic_rows, record)
+    inputs = np.vstack([adapter_inputs(human, human_rows), adapter_inputs(synthetic, synthetic_rows)])
+    return Adaptation(adapter, crossed_human, crossed_synthetic, human_rows, synthetic_rows, record, inputs,
+                      np.r_[np.zeros(len(human)), np.ones(len(synthetic))])
 
 
 def _from_references(model: StoredModel, references: References) -> Candidate:
@@ -78,16 +115,31 @@ def _from_references(model: StoredModel, references: References) -> Candidate:
                      np.r_[np.zeros(len(human_rows)), np.ones(len(synthetic_rows))])
 
 
+def _redraw(adaptation: Adaptation, corpus_features: np.ndarray, corpus_general: np.ndarray | None,
+            seed: int) -> RefitRedraw | None:
+    if adaptation.adapter is None:
+        return None
+    if corpus_general is None or len(corpus_general) != len(corpus_features):
+        raise ValueError("an adapted calibration needs the general model's p_synthetic of each row of the feature sample")
+    sample = adapter_inputs(corpus_general, corpus_features)
+    return RefitRedraw(adaptation.inputs, adaptation.labels, sample,
+                       np.sort(adaptation.adapter.probability(corpus_general, corpus_features).astype(np.float64)), seed)
+
+
 def choose_calibration(model: StoredModel, scores: ScoreSet, corpus_features: np.ndarray, references: References | None,
                        seed: int, adaptation: Adaptation | None = None,
-                       map_: Callable[..., Iterable[Any]] = map) -> Choice:
-    """Run the shift test against each candidate (through `map_`) and choose (`corpus_audit.estimate.honest`)."""
+                       map_: Callable[..., Iterable[Any]] = map, corpus_general: np.ndarray | None = None) -> Choice:
+    """Run the shift test against each candidate (through `map_`) and choose (`corpus_audit.estimate.honest`).
+
+    `corpus_general`: the general model's p_synthetic of each row of `corpus_features`, which
+    an adapted calibration needs to refit the adapter in its bootstrap."""
     name = model.model.metadata.get("name")
     if references is not None and adaptation is not None:
         how = "the adapted model's cross-fitted scores" if adaptation.adapter is not None else "the model's scores"
-        calibration = _calibration(adaptation.human, adaptation.synthetic,
-                                   f"{references.human_source} ({len(adaptation.human):,} human) and "
-                                   f"{references.synthetic_source} ({len(adaptation.synthetic):,} synthetic), {how}")
+        calibration = Calibration(_binned(adaptation.human), _binned(adaptation.synthetic),
+                                  f"{references.human_source} ({len(adaptation.human):,} human) and "
+                                  f"{references.synthetic_source} ({len(adaptation.synthetic):,} synthetic), {how}",
+                                  _redraw(adaptation, corpus_features, corpus_general, seed))
         candidate = Candidate("the reference sets", calibration,
                               np.vstack([adaptation.human_rows, adaptation.synthetic_rows]),
                               np.r_[np.zeros(len(adaptation.human_rows)), np.ones(len(adaptation.synthetic_rows))])

@@ -260,8 +260,10 @@ class Scan:
         sections: dict[str, Any] = {}
         classifier = self.merged["classifier"]
         scores = ScoreSet.from_histogram(classifier.parts["p_synthetic"].counts)
+        general = classifier.parts.get("general_sample")  # with an adapter: the general p_synthetic of the sampled rows
         choice = choose_calibration(self.model, scores, classifier.parts["feature_sample"].rows, self.references,
-                                    self.config.seed, self.adaptation, engine.map)
+                                    self.config.seed, self.adaptation, engine.map,
+                                    None if general is None else general.rows[:, 0])
         if self.references is not None and self.references.dated:
             sections["human_before"] = self.references.dated
         calibration = self.calibration = choice.calibration
