@@ -278,7 +278,11 @@ def test_an_adapted_calibration_redraws_the_corpus_through_the_refit_of_its_feat
     calibration = Calibration(human, synthetic, "adapted", redraw)
     first = estimate(ScoreSet.from_scores(scores), calibration, rounds=5)
     assert "refits the adapted detector" in first["interval"] and len(redraw._rounds) == 5
-    # a later estimate reuses the rounds' refits, and a pickled copy (sent to a worker) redraws them alike
+    # a later estimate reuses the rounds' refits, a pickled copy (sent to a worker) carries them, and
+    # refits made ahead in chunks through a map are the same refits
     assert estimate(ScoreSet.from_scores(scores), calibration, rounds=5) == first
     copy = pickle.loads(pickle.dumps(calibration))
-    assert not copy.redraw._rounds and estimate(ScoreSet.from_scores(scores), copy, rounds=5) == first
+    assert len(copy.redraw._rounds) == 5 and estimate(ScoreSet.from_scores(scores), copy, rounds=5) == first
+    ahead = RefitRedraw(inputs, ordered, adapter_inputs(corpus_general, corpus_rows), np.sort(scores), seed=9)
+    ahead.prepare(5, map)
+    assert estimate(ScoreSet.from_scores(scores), Calibration(human, synthetic, "adapted", ahead), rounds=5) == first

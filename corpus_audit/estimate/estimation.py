@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import numpy as np
@@ -39,6 +40,7 @@ from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet, occurrence_mle
 from detectors.partials import Bundle
 
 DEFAULT_METHOD = "pacc"
+ROUNDS = 200  # bootstrap rounds of an estimate
 ADJUSTED = ("acc", "pacc", "sld", "hdy")
 LOW_AUROC = 0.75
 
@@ -49,6 +51,9 @@ class Redraw(Protocol):
     round is a function of its number, so the estimates of one scan share their rounds' work."""
 
     description: str
+
+    def prepare(self, rounds: int, map_: Callable[..., Iterable[Any]]) -> None:
+        """Do the work of rounds 0 to rounds - 1 ahead, through `map_` (an engine's workers)."""
 
     def __call__(self, round_: int, corpus: ScoreSet) -> tuple[ScoreSet, ScoreSet, ScoreSet]: ...
 
@@ -111,7 +116,7 @@ def occurrence_interval(ratios: Bundle, rounds: int = 200, confidence: float = 0
     return {"estimate": point, "ci_low": low, "ci_high": high}
 
 
-def estimate(scores: ScoreSet, calibration: Calibration, method: str = DEFAULT_METHOD, rounds: int = 200,
+def estimate(scores: ScoreSet, calibration: Calibration, method: str = DEFAULT_METHOD, rounds: int = ROUNDS,
              confidence: float = 0.95, seed: int = 0, independent: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """Every method's estimate and interval, and the headline one (`method`).
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from corpus_audit.estimate.estimation import Calibration, estimate
+from corpus_audit.estimate.estimation import ROUNDS, Calibration, estimate
 from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet
 from corpus_audit.estimate.shift import MIN_DOCUMENTS, ShiftTest, shift_test
 
@@ -96,7 +96,7 @@ def _method_interval(scores: ScoreSet, calibration: Calibration, rounds: int, co
             "ci_low": float(np.quantile(draws, tail)), "ci_high": float(np.quantile(draws, 1 - tail))}
 
 
-def honest_estimate(scores: ScoreSet, choice: Choice, rounds: int = 200, confidence: float = 0.95, seed: int = 0,
+def honest_estimate(scores: ScoreSet, choice: Choice, rounds: int = ROUNDS, confidence: float = 0.95, seed: int = 0,
                     independent: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """The estimate under the chosen calibration, its state and shift record; widened over the bank when shifted."""
     result = estimate(scores, choice.calibration, rounds=rounds, confidence=confidence, seed=seed, independent=independent)

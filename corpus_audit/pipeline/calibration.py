@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,9 @@ class Adaptation:
     labels: np.ndarray | None = None
 
 
+REFIT_CHUNKS = 8  # an adapted estimate's refits are made in this many chunks, so the engine's workers share them
+
+
 @dataclass(frozen=True)
 class RefitRedraw:
     """A bootstrap round of an adapted calibration (`corpus_audit.estimate.estimation.Redraw`):
@@ -54,8 +58,8 @@ class RefitRedraw:
     the refitted adapter's by the quantile map between the corpus's feature sample scored
     by the adapter and by its refit. Resampling the calibration scores alone leaves the
     adapter's fitting error out: in the truth benchmark that interval covered 26 of 30 pools.
-    A round's refit depends only on `seed` and the round, and is kept (not pickled): the
-    scan's estimates (all documents, unique documents) refit once."""
+    A round's refit depends only on `seed` and the round, and is kept (and pickled with it):
+    the scan's estimates (all documents, unique documents, each --by value) refit once."""
 
     inputs: np.ndarray  # the references' adapter inputs
     labels: np.ndarray
@@ -66,16 +70,27 @@ class RefitRedraw:
                         "the scan's) and moves the corpus's scores to the refit's by the quantile map of its feature sample")
     _rounds: dict[int, tuple[ScoreSet, ScoreSet, np.ndarray]] = field(default_factory=dict, compare=False, repr=False)
 
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_rounds": {}}
-
-    def __call__(self, round_: int, corpus: ScoreSet) -> tuple[ScoreSet, ScoreSet, ScoreSet]:
+    def refitted(self, round_: int) -> tuple[ScoreSet, ScoreSet, np.ndarray]:
+        """Round `round_`'s calibration sets, and its refit's scores of the feature sample, sorted."""
         if round_ not in self._rounds:
             labels, crossed, sample = refit(self.inputs, self.labels, self.sample, np.random.default_rng([self.seed, round_]))
             self._rounds[round_] = (ScoreSet.from_scores(crossed[labels == 0]), ScoreSet.from_scores(crossed[labels == 1]),
                                     np.sort(sample))
-        human, synthetic, refitted = self._rounds[round_]
+        return self._rounds[round_]
+
+    def prepare(self, rounds: int, map_: Callable[..., Iterable[Any]]) -> None:
+        """Refit rounds 0 to rounds - 1 ahead, in chunks through `map_`."""
+        chunks = [chunk.tolist() for chunk in np.array_split(np.arange(rounds), min(rounds, REFIT_CHUNKS))]
+        for chunk, done in zip(chunks, map_(partial(_refitted, self), chunks)):
+            self._rounds.update(zip(chunk, done))
+
+    def __call__(self, round_: int, corpus: ScoreSet) -> tuple[ScoreSet, ScoreSet, ScoreSet]:
+        human, synthetic, refitted = self.refitted(round_)
         return ScoreSet(np.interp(corpus.values, self.sample_scores, refitted), corpus.weights), human, synthetic
+
+
+def _refitted(redraw: RefitRedraw, rounds: list[int]) -> list[tuple[ScoreSet, ScoreSet, np.ndarray]]:
+    return [redraw.refitted(round_) for round_ in rounds]
 
 
 def adapt_to_references(model: StoredModel, references: References, seed: int) -> Adaptation | None:

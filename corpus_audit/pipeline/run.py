@@ -30,7 +30,7 @@ from corpus_audit.dedup.near_duplicates import (
 )
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.estimate.composition import composition
-from corpus_audit.estimate.estimation import occurrence_interval
+from corpus_audit.estimate.estimation import ROUNDS, occurrence_interval
 from corpus_audit.estimate.honest import Choice, honest_estimate
 from corpus_audit.estimate.quantify import ScoreSet
 from corpus_audit.io import atomic
@@ -264,6 +264,8 @@ class Scan:
         choice = choose_calibration(self.model, scores, classifier.parts["feature_sample"].rows, self.references,
                                     self.config.seed, self.adaptation, engine.map,
                                     None if general is None else general.rows[:, 0])
+        if choice.calibration.redraw is not None:  # an adapted calibration's refits, shared by the workers
+            choice.calibration.redraw.prepare(ROUNDS, engine.map)
         if self.references is not None and self.references.dated:
             sections["human_before"] = self.references.dated
         calibration = self.calibration = choice.calibration
