@@ -10,7 +10,8 @@ way a scan does (shift test, calibration choice, interval):
 - references: 200 human + 200 machine-written texts of D, disjoint from the pool by
   `source_id`, as `--reference-human/--reference-synthetic`, calibrating the general model;
 - adapted: the same references, with the detector adapted to them as a scan does
-  (`corpus_audit.model.adapt`: kept when its cross-fitted AUROC beats the general model's).
+  (`corpus_audit.model.adapt`: kept when its scores estimate more precisely,
+  `corpus_audit.pipeline.calibration.keeps_adapter`).
 
 Per condition it prints the coverage of the 95% interval, the mean absolute error, the
 mean interval width and the shift verdicts; and, with the shipped model, how often a pool
@@ -103,7 +104,9 @@ def held_out(data, domain: str, pools: int, pool_size: int, seed: int, out: Path
                 if condition not in conditions:
                     continue
                 estimate = estimate_pool(model, detector, texts, refs, adapt, seed + k)
-                rows.append({"adapter_used": estimate.get("adaptation", {}).get("used"), "domain": domain, "fraction": fraction, "truth": truth, "pool": len(texts), "condition": condition,
+                adaptation = {key: v for key, v in estimate.get("adaptation", {}).items() if key not in ("method", "rule")}
+                rows.append({"adapter_used": adaptation.get("used"), "adaptation": adaptation, "domain": domain,
+                             "fraction": fraction, "truth": truth, "pool": len(texts), "condition": condition,
                              "estimate": estimate["estimate"], "ci_low": estimate["ci_low"], "ci_high": estimate["ci_high"],
                              "state": estimate["state"], "verdict": estimate["calibration"]["shift"]["verdict"]})
     return rows

@@ -20,6 +20,7 @@ from corpus_audit.estimate.quantify import (
 )
 from corpus_audit.model import store as model_store
 from corpus_audit.model.training import TrainingOptions, train
+from corpus_audit.pipeline.calibration import keeps_adapter
 from tests.conftest import run, write_parquet
 from tests.test_classifier import labelled
 
@@ -133,8 +134,9 @@ def test_scan_reports_the_estimate_with_calibration_from_reference_sets(tmp_path
     referenced = run(tmp_path, corpus, out=tmp_path / "b", reference_human=str(h), reference_synthetic=str(s))
     section = referenced["synthetic_fraction"]
     assert section["state"] == "calibrated"  # in-domain references calibrate the estimate
-    adaptation = section["adaptation"]  # the detector adapted to the references is kept only if it separates them better
-    assert adaptation["used"] is (adaptation["reference_auroc_adapted"] > adaptation["reference_auroc_general"])
+    adaptation = section["adaptation"]  # the detector adapted to the references is kept only if it estimates more precisely
+    assert adaptation["used"] is keeps_adapter(*((adaptation[f"reference_auroc_{kind}"], adaptation[f"reference_spread_{kind}"])
+                                                 for kind in ("general", "adapted")))
     assert section["calibration"]["auroc"] == pytest.approx(adaptation["reference_auroc_adapted" if adaptation["used"]
                                                                        else "reference_auroc_general"], abs=0.01)
     assert section["calibration"]["human"] == 30 and section["calibration"]["synthetic"] == 30

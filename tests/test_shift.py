@@ -238,6 +238,31 @@ def test_the_adapter_learns_what_the_general_model_missed_and_its_scores_are_cro
                                               (general[labels == 1], rows[labels == 1]))[0].fingerprint
 
 
+def test_the_reference_spread_of_a_pacc_estimate_matches_a_hand_count():
+    from corpus_audit.pipeline.calibration import reference_spread
+
+    sets = lambda values: ScoreSet.from_scores(np.array(values))  # noqa: E731
+    # calibration means 0.1 and 0.9; round 1 moves them to 0 and 1, round 2 to 0.2 and 0.8. At fraction f the corpus
+    # mean is 0.1 + 0.8 f, and round 2's estimate (q - 0.2) / 0.6 is clipped at 0: estimates (0.1, 0), (0.18, 0),
+    # (0.26, 0.1), (0.34, 0.2333), (0.42, 0.3667), (0.5, 0.5) at f = 0 to 0.5, standard deviations 0.05, 0.09, 0.08,
+    # 0.0533, 0.0267, 0: mean 0.05
+    rounds = [(sets([0.0, 0.0]), sets([1.0, 1.0])), (sets([0.2, 0.2]), sets([0.8, 0.8]))]
+    assert reference_spread(rounds, sets([0.0, 0.2]), sets([0.8, 1.0])) == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(("general", "adapted", "kept"), [
+    ((0.90, 0.02), (0.93, 0.04), False),  # ranks better, estimates worse (stories in the truth benchmark)
+    ((0.90, 0.04), (0.85, 0.02), True),  # ranks worse, estimates better
+    ((0.05, 0.01), (0.99, 0.03), True),  # the general model reads the references backwards: its interval is every method's
+    ((0.60, 0.01), (0.70, 0.05), True),  # neither separates well: the higher AUROC
+    ((0.70, 0.01), (0.60, 0.05), False),
+])
+def test_the_adapter_is_kept_when_its_scores_estimate_more_precisely(general, adapted, kept):
+    from corpus_audit.pipeline.calibration import keeps_adapter
+
+    assert keeps_adapter(general, adapted) is kept
+
+
 def test_the_adapter_refit_resamples_each_class_and_never_scores_a_reference_by_a_fit_that_saw_a_copy_of_it():
     from corpus_audit.estimate.metrics import auroc
     from corpus_audit.model.adapt import refit
@@ -247,8 +272,8 @@ def test_the_adapter_refit_resamples_each_class_and_never_scores_a_reference_by_
     y = np.r_[np.zeros(n), np.ones(n)]
     separations = []
     for seed in range(10):
-        labels, crossed, corpus = refit(x, y, x[:7], np.random.default_rng(seed))
-        assert (labels == 0).sum() == (labels == 1).sum() == n and len(crossed) == 2 * n and len(corpus) == 7
+        labels, crossed, adapter = refit(x, y, np.random.default_rng(seed))
+        assert (labels == 0).sum() == (labels == 1).sum() == n and len(crossed) == 2 * n and len(adapter.score(x[:7])) == 7
         separations.append(auroc(crossed[labels == 0], crossed[labels == 1]))
     # copies share their original's fold, so there is nothing to recognise (folding the copies apart gave 0.89)
     assert np.mean(separations) < 0.6
@@ -256,7 +281,7 @@ def test_the_adapter_refit_resamples_each_class_and_never_scores_a_reference_by_
 
 def test_an_adapted_calibration_redraws_the_corpus_through_the_refit_of_its_feature_sample():
     from corpus_audit.model.adapt import adapter_inputs, fit_adapter, refit
-    from corpus_audit.pipeline.calibration import RefitRedraw
+    from corpus_audit.pipeline.calibration import RefitRedraw, Refits
 
     rng = np.random.default_rng(4)
     rows, labels = draw(rng, 200, 0.5)
@@ -268,21 +293,22 @@ def test_an_adapted_calibration_redraws_the_corpus_through_the_refit_of_its_feat
                         adapter_inputs(general[labels == 1], rows[labels == 1])])
     ordered = np.r_[np.zeros((labels == 0).sum()), np.ones((labels == 1).sum())]
     scores = adapter.probability(corpus_general, corpus_rows).astype(np.float64)
-    redraw = RefitRedraw(inputs, ordered, adapter_inputs(corpus_general, corpus_rows), np.sort(scores), seed=9)
+    redraw = RefitRedraw(Refits(inputs, ordered, seed=9), adapter_inputs(corpus_general, corpus_rows), np.sort(scores))
     corpus, human, synthetic = redraw(3, ScoreSet.from_scores(scores))
     # round 3 by hand: the corpus is its own feature sample, so its scores become the refit's exactly
-    drawn, crossed, refitted = refit(inputs, ordered, adapter_inputs(corpus_general, corpus_rows), np.random.default_rng([9, 3]))
+    drawn, crossed, refitted = refit(inputs, ordered, np.random.default_rng([9, 3]))
+    refitted = refitted.score(adapter_inputs(corpus_general, corpus_rows))
     assert np.sort(corpus.values) == pytest.approx(np.sort(refitted), abs=1e-9)
     assert np.sort(human.values) == pytest.approx(np.sort(crossed[drawn == 0]))
     assert np.sort(synthetic.values) == pytest.approx(np.sort(crossed[drawn == 1]))
     calibration = Calibration(human, synthetic, "adapted", redraw)
     first = estimate(ScoreSet.from_scores(scores), calibration, rounds=5)
-    assert "refits the adapted detector" in first["interval"] and len(redraw._rounds) == 5
+    assert "refits the adapted detector" in first["interval"] and len(redraw.refits._rounds) == 5
     # a later estimate reuses the rounds' refits, a pickled copy (sent to a worker) carries them, and
     # refits made ahead in chunks through a map are the same refits
     assert estimate(ScoreSet.from_scores(scores), calibration, rounds=5) == first
     copy = pickle.loads(pickle.dumps(calibration))
-    assert len(copy.redraw._rounds) == 5 and estimate(ScoreSet.from_scores(scores), copy, rounds=5) == first
-    ahead = RefitRedraw(inputs, ordered, adapter_inputs(corpus_general, corpus_rows), np.sort(scores), seed=9)
+    assert len(copy.redraw.refits._rounds) == 5 and estimate(ScoreSet.from_scores(scores), copy, rounds=5) == first
+    ahead = RefitRedraw(Refits(inputs, ordered, seed=9), adapter_inputs(corpus_general, corpus_rows), np.sort(scores))
     ahead.prepare(5, map)
     assert estimate(ScoreSet.from_scores(scores), Calibration(human, synthetic, "adapted", ahead), rounds=5) == first

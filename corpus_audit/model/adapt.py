@@ -9,8 +9,8 @@ did not see it), so the estimate calibrated on them is not flattered; the adapte
 scores the corpus is the mean of the folds' fits, so it scores the corpus as the folds
 scored the references (a fit on all of them scored more sharply: in the truth benchmark
 the mean fit's intervals were 0.2-0.4 points narrower, its errors no larger). The scan keeps the
-adapted scores only when their cross-fitted AUROC beats the general model's on the same
-references (`corpus_audit.pipeline.calibration`). `refit` repeats the whole fit on a bootstrap
+adapted scores only when they estimate more precisely than the general model's on the same
+references (`corpus_audit.pipeline.calibration.keeps_adapter`). `refit` repeats the whole fit on a bootstrap
 resample of the references, so that the estimate's interval holds the adapter's own
 fitting error, not only the calibration sets' sampling error.
 """
@@ -51,7 +51,11 @@ class Adapter:
         """The adapted p_synthetic (equal class weights in the fit, so an equal-prior posterior)."""
         if not len(p):
             return np.empty(0, np.float32)
-        return _sigmoid(adapter_inputs(p, dense) @ self.coef + self.intercept).astype(np.float32)
+        return self.score(adapter_inputs(p, dense)).astype(np.float32)
+
+    def score(self, inputs: np.ndarray) -> np.ndarray:
+        """The adapted p_synthetic of rows of `adapter_inputs`, in float64."""
+        return _sigmoid(inputs @ self.coef + self.intercept)
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> LogisticRegression:
@@ -88,11 +92,10 @@ def fit_adapter(human: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.ndarra
     return adapter, crossed[y == 0], crossed[y == 1]
 
 
-def refit(x: np.ndarray, y: np.ndarray, corpus: np.ndarray,
-          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def refit(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, Adapter]:
     """The adapter's whole fit repeated on a bootstrap resample of the references (`x`: their
     `adapter_inputs`, `y`: their labels), drawn within each class: (the resample's labels,
-    their cross-fitted scores, the scores of the `corpus` inputs under the adapter of the resample).
+    their cross-fitted scores, the adapter of the resample).
 
     Folds are drawn over the original references and copies of one reference share its
     fold, so no reference is scored by a fit that saw a copy of it."""
@@ -102,4 +105,4 @@ def refit(x: np.ndarray, y: np.ndarray, corpus: np.ndarray,
         folds[members] = np.arange(len(members)) % _fold_count(y)
     rows = np.concatenate([rng.choice(np.flatnonzero(y == label), int(np.sum(y == label))) for label in (0, 1)])
     crossed, adapter = _cross_fit(x[rows], y[rows], folds[rows])
-    return y[rows], crossed, _sigmoid(corpus @ adapter.coef + adapter.intercept)
+    return y[rows], crossed, adapter
