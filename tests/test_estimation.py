@@ -140,6 +140,8 @@ def test_scan_reports_the_estimate_with_calibration_from_reference_sets(tmp_path
     assert section["calibration"]["auroc"] == pytest.approx(adaptation["reference_auroc_adapted" if adaptation["used"]
                                                                        else "reference_auroc_general"], abs=0.01)
     assert section["calibration"]["human"] == 30 and section["calibration"]["synthetic"] == 30
+    assert f"adapted {adaptation['reference_spread_adapted']:.3f}, general {adaptation['reference_spread_general']:.3f}" \
+        in section["calibration"]["source"]  # the reader sees why, where the calibration is named
     assert section["ci_low"] <= section["estimate"] <= section["ci_high"]
     occurrence = section["methods"]["occurrence_mle"]  # the word-occurrence MLE joins with reference sets
     assert occurrence["ci_low"] <= occurrence["estimate"] <= occurrence["ci_high"]

@@ -197,7 +197,11 @@ def choose_calibration(model: StoredModel, scores: ScoreSet, corpus_features: np
     an adapted calibration needs to refit the adapter in its bootstrap."""
     name = model.model.metadata.get("name")
     if references is not None and adaptation is not None:
-        how = "the adapted model's cross-fitted scores" if adaptation.adapter is not None else "the model's scores"
+        record = adaptation.record
+        spreads = (f"the estimate's reference spread: adapted {record['reference_spread_adapted']:.3f}, "
+                   f"general {record['reference_spread_general']:.3f}")
+        how = (f"the adapted model's cross-fitted scores ({spreads})" if adaptation.adapter is not None
+               else f"the model's scores ({spreads})")
         calibration = Calibration(_binned(adaptation.human), _binned(adaptation.synthetic),
                                   f"{references.human_source} ({len(adaptation.human):,} human) and "
                                   f"{references.synthetic_source} ({len(adaptation.synthetic):,} synthetic), {how}",
