@@ -7,8 +7,9 @@ built), then pools of distinct documents of D are drawn at true synthetic fracti
 way a scan does (shift test, calibration choice, interval):
 
 - default: the model's own calibration bank (what a user gets with no references);
-- references: 200 human + 200 machine-written texts of D, disjoint from the pool by
-  `source_id`, as `--reference-human/--reference-synthetic`, calibrating the general model;
+- references: up to 200 human and 200 machine-written texts of D from a quarter of its
+  sources (fewer where D has few sources), disjoint from the pool by `source_id`, as
+  `--reference-human/--reference-synthetic`, calibrating the general model;
 - adapted: the same references, with the detector adapted to them as a scan does
   (`corpus_audit.model.adapt`: kept when its scores estimate more precisely,
   `corpus_audit.pipeline.calibration.keeps_adapter`).
