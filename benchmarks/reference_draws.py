@@ -22,13 +22,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labelled_data import load  # noqa: E402
+from truth import FRACTIONS, draw_pool  # noqa: E402
 
 from corpus_audit.estimate.estimation import Calibration, estimate  # noqa: E402
 from corpus_audit.estimate.quantify import ScoreSet  # noqa: E402
 from corpus_audit.model import store as model_store  # noqa: E402
 from detectors.classifier import ClassifierDetector  # noqa: E402
 
-FRACTIONS = (0.0, 0.1, 0.3)
 REFERENCES = 200
 POOL = 2000
 
@@ -44,11 +44,9 @@ def draws(scores: np.ndarray, y: np.ndarray, sources: np.ndarray, count: int, se
         calibration = Calibration(ScoreSet.from_scores(scores[human]), ScoreSet.from_scores(scores[synthetic]), "references")
         pool_human, pool_synthetic = np.flatnonzero(~is_reference & (y == 0)), np.flatnonzero(~is_reference & (y == 1))
         for fraction in FRACTIONS:
-            size = int(min(POOL, len(pool_human) / (1 - fraction), len(pool_synthetic) / fraction if fraction else np.inf))
-            machine = int(round(size * fraction))
-            pool = np.r_[rng.choice(pool_human, size - machine, replace=False), rng.choice(pool_synthetic, machine, replace=False)]
+            pool, truth = draw_pool(rng, pool_human, pool_synthetic, fraction, POOL)
             result = estimate(ScoreSet.from_scores(scores[pool]), calibration, seed=k)
-            rows.append({"fraction": fraction, "truth": machine / len(pool), "estimate": result["estimate"],
+            rows.append({"fraction": fraction, "truth": truth, "estimate": result["estimate"],
                          "ci_low": result["ci_low"], "ci_high": result["ci_high"], "human_references": len(human)})
     return rows
 

@@ -70,8 +70,8 @@ def _refitted(refits: Refits, rounds: list[int]) -> list[tuple[ScoreSet, ScoreSe
 
 @dataclass(frozen=True)
 class Adaptation:
-    """The references' calibration scores and features, and the adapter when its scores estimate more
-    precisely than the general model's (with its refits, to redraw it in the bootstrap)."""
+    """The references' calibration scores and features, the adapter when its scores estimate more
+    precisely than the general model's, and its refits (which judged that, and redraw it in the bootstrap)."""
 
     adapter: Adapter | None
     human: np.ndarray
@@ -79,7 +79,7 @@ class Adaptation:
     human_rows: np.ndarray
     synthetic_rows: np.ndarray
     record: dict[str, Any]
-    refits: Refits | None = None
+    refits: Refits
 
 
 @dataclass(frozen=True)
@@ -156,7 +156,7 @@ def adapt_to_references(model: StoredModel, references: References, seed: int) -
                       f"{SELECTION_ROUNDS} bootstrap rounds of the references, the adapter refitted in each, at "
                       f"fractions 0 to 0.5) is the smaller, among scores with a reference AUROC of at least {LOW_AUROC}"}
     if not used:
-        return Adaptation(None, human, synthetic, human_rows, synthetic_rows, record)
+        return Adaptation(None, human, synthetic, human_rows, synthetic_rows, record, refits)
     return Adaptation(adapter, crossed_human, crossed_synthetic, human_rows, synthetic_rows, record, refits)
 
 
@@ -179,7 +179,7 @@ def _from_references(model: StoredModel, references: References) -> Candidate:
 
 
 def _redraw(adaptation: Adaptation, corpus_features: np.ndarray, corpus_general: np.ndarray | None) -> RefitRedraw | None:
-    if adaptation.adapter is None or adaptation.refits is None:
+    if adaptation.adapter is None:
         return None
     if corpus_general is None or len(corpus_general) != len(corpus_features):
         raise ValueError("an adapted calibration needs the general model's p_synthetic of each row of the feature sample")
