@@ -242,7 +242,9 @@ def sublinear(counts: sp.csr_matrix) -> sp.csr_matrix:
 
 def combine(tf: sp.csr_matrix, standard: np.ndarray, idf: np.ndarray, style_weight: float) -> sp.csr_matrix:
     """The classifier's input: L2-normalised TF-IDF words beside the weighted, standardised dense block."""
-    words = l2_normalize(tf @ sp.diags(idf.astype(np.float32)))
+    words = tf.copy()
+    words.data = words.data * idf.astype(np.float32)[words.indices]  # tf @ diag(idf), without a sparse product
+    words = l2_normalize(words)
     return sp.hstack([words, sp.csr_matrix((standard * style_weight).astype(np.float32))], format="csr")
 
 

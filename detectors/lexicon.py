@@ -19,6 +19,7 @@ from importlib import resources
 
 import numpy as np
 
+from detectors.segments import document_sums
 from detectors.tokens import HashedWords, word_hash
 
 # Words chat models use far more than people did before 2022, by kind. Compiled for this
@@ -81,20 +82,15 @@ def lexical_feature_names() -> list[str]:
 def lexical_features(words: HashedWords, repeats: np.ndarray, lexicon: Lexicon) -> np.ndarray:
     """Per document: rarity profile, chat-vocabulary rates, and the share of content-word
     uses whose word recurs in the document (`repeats`: per word, True when it recurs)."""
-    document, ndocs = words.document, len(words.counts)
-    n = np.maximum(words.counts, 1).astype(np.float64)
-
-    def mean(values: np.ndarray) -> np.ndarray:
-        return np.bincount(document, weights=values, minlength=ndocs) / n
-
     zipf = words.lookup(lexicon.frequency(words.distinct).astype(np.float64))
-    zipf_mean = mean(zipf)
-    columns = [zipf_mean, np.sqrt(np.maximum(mean(zipf**2) - zipf_mean**2, 0)), mean(zipf == 0),
-               mean((zipf > 0) & (zipf < 3)), mean((zipf >= 3) & (zipf < 4.5)), mean(zipf >= 6)]
-    for group in lexicon.vocabulary:
-        listed = group[np.minimum(np.searchsorted(group, words.distinct), len(group) - 1)] == words.distinct
-        columns.append(mean(words.lookup(listed)) * 100)
+    listed = [words.lookup(group[np.minimum(np.searchsorted(group, words.distinct), len(group) - 1)] == words.distinct)
+              for group in lexicon.vocabulary]
     content = zipf < COMMON_ZIPF
-    content_uses = np.bincount(document, weights=content, minlength=ndocs)
-    columns.append(np.bincount(document, weights=content & repeats, minlength=ndocs) / np.maximum(content_uses, 1))
-    return np.column_stack(columns)
+    per_word = np.array([zipf, zipf**2, zipf == 0, (zipf > 0) & (zipf < 3), (zipf >= 3) & (zipf < 4.5), zipf >= 6,
+                         *listed, content, content & repeats], np.float64)
+    sums = document_sums(per_word, words.counts)
+    means = sums[:-2] / np.maximum(words.counts, 1)
+    zipf_mean = means[0]
+    return np.column_stack([zipf_mean, np.sqrt(np.maximum(means[1] - zipf_mean**2, 0)), *means[2:6],
+                            *(means[6:] * 100), sums[-1] / np.maximum(sums[-2], 1)])
+

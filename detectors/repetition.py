@@ -39,6 +39,7 @@ import pyarrow as pa
 
 from detectors.base import Column, Detector
 from detectors.partials import Bundle, Histogram, Tally
+from detectors.segments import document_sums
 from detectors.text_arrays import compression_ratios, split_whitespace
 from detectors.tokens import splitmix64
 
@@ -203,6 +204,7 @@ class RepetitionDetector(Detector):
 
     def _ngrams(self, words: _WordBatch) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
+        covered = np.empty((len(DUP_NS), words.ids.size))  # per n, the characters of words a repeated n-gram covers
         counter = _NgramCounts(words)
         ndocs = words.ndocs
         for n in range(2, max(DUP_NS) + 1):
@@ -221,30 +223,29 @@ class RepetitionDetector(Detector):
                 covered_starts = starts[counts >= 2]
                 size = words.ids.size + 1
                 diff = np.bincount(covered_starts, minlength=size) - np.bincount(covered_starts + n, minlength=size)
-                covered = np.cumsum(diff)[:-1] > 0
-                covered_chars = np.bincount(words.doc, weights=words.lengths * covered, minlength=ndocs)
-                out[f"dup_{n}gram_char_frac"] = _ratio(covered_chars, words.word_chars)
+                np.multiply(words.lengths, np.cumsum(diff)[:-1] > 0, out=covered[DUP_NS.index(n)])
+        for n, chars in zip(DUP_NS, document_sums(covered, words.counts)):
+            out[f"dup_{n}gram_char_frac"] = _ratio(chars, words.word_chars)
         return out
 
     def _diversity(self, words: _WordBatch) -> dict[str, np.ndarray]:
         """TTR and MATTR from each word's previous occurrence in its document."""
-        ndocs, w = words.ndocs, self.mattr_window
+        w = self.mattr_window
         i = np.arange(words.ids.size)
         key = words.doc * (int(words.lower_ids.max()) + 1 if i.size else 1) + words.lower_ids
         order = np.argsort(key, kind="stable")
         prev = np.full(i.size, -1, dtype=np.int64)
         same = key[order[1:]] == key[order[:-1]]
         prev[order[1:][same]] = order[:-1][same]
-        types = np.bincount(words.doc, weights=prev < 0, minlength=ndocs)
-        ttr = _ratio(types, words.counts)
         # A word is new in window [s, s + w) iff its previous occurrence is before s; count,
         # for each word, the windows of its document where it is new.
         start = (words.end - words.counts[words.doc]) if i.size else i
         lo = np.maximum.reduce([prev + 1, i - w + 1, start])
         hi = np.minimum(i, words.end - w)
-        new_in = np.clip(hi - lo + 1, 0, None)
+        types, new_in = document_sums(np.array([prev < 0, np.clip(hi - lo + 1, 0, None)], np.float64), words.counts)
+        ttr = _ratio(types, words.counts)
         windows = np.maximum(words.counts - w + 1, 0)
-        mattr = _ratio(np.bincount(words.doc, weights=new_in, minlength=ndocs), windows * w)
+        mattr = _ratio(new_in, windows * w)
         return {"type_token_ratio": ttr, "mattr": np.where(windows > 0, mattr, ttr)}
 
     def partial(self, texts: Sequence[str], scores: Mapping[str, np.ndarray]) -> Bundle:

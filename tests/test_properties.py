@@ -28,6 +28,7 @@ from detectors import (
 from detectors.classifier import PUNCTUATION, ClassifierDetector, byte_features
 from detectors.layout import normalize_layout
 from detectors.occurrence import WordOccurrenceDetector
+from detectors.segments import document_sums
 from detectors.partials import TypeCounts
 from detectors.prepared import PreparedTexts
 from detectors.repetition import TOP_NS
@@ -183,3 +184,14 @@ def test_type_counts_of_distinct_words_with_counts_equal_counting_every_token(va
     tokens = np.random.default_rng(seed).permutation(np.repeat(types, counts))
     from_types = TypeCounts(cap).add(types, counts)
     assert from_types.to_state() == TypeCounts(cap).add(tokens).to_state()
+
+
+@settings(max_examples=100, deadline=None)
+@given(counts=st.lists(st.integers(0, 6), max_size=12), rows=st.integers(1, 3), seed=st.integers(0, 2**32 - 1))
+def test_document_sums_equal_summing_each_documents_words_in_a_loop(counts, rows, seed):
+    # Documents without words (first, last, in a row) must get 0 and must not shift the others.
+    counts = np.array(counts, np.int64)
+    per_word = np.random.default_rng(seed).integers(-5, 6, (rows, int(counts.sum()))).astype(np.float64)
+    bounds = np.r_[0, np.cumsum(counts)]
+    expected = [[sum(row[bounds[d]:bounds[d + 1]]) for d in range(len(counts))] for row in per_word]
+    assert document_sums(per_word, counts).tolist() == expected
