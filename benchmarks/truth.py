@@ -109,7 +109,10 @@ def held_out(data, domain: str, pools: int, pool_size: int, seed: int, out: Path
                 rows.append({"adapter_used": adaptation.get("used"), "adaptation": adaptation, "domain": domain,
                              "fraction": fraction, "truth": truth, "pool": len(texts), "condition": condition,
                              "estimate": estimate["estimate"], "ci_low": estimate["ci_low"], "ci_high": estimate["ci_high"],
-                             "state": estimate["state"], "verdict": estimate["calibration"]["shift"]["verdict"]})
+                             "state": estimate["state"], "verdict": estimate["calibration"]["shift"]["verdict"],
+                             "methods": {name: [m["estimate"], m["ci_low"], m["ci_high"]]
+                                         for name, m in estimate["methods"].items()},
+                             "warnings": estimate["warnings"]})
     return rows
 
 
