@@ -88,6 +88,8 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 def _duplicates(pieces: list[str]) -> tuple[int, int]:
     """(number, characters) of pieces equal to an earlier piece."""
+    if len(set(pieces)) == len(pieces):  # most texts: no piece repeats
+        return 0, 0
     seen: set[str] = set()
     count = chars = 0
     for piece in pieces:
@@ -191,11 +193,12 @@ class RepetitionDetector(Detector):
 
     @staticmethod
     def _lines_and_paragraphs(texts: Sequence[str]) -> dict[str, np.ndarray]:
-        stats = np.zeros((len(texts), 6))
-        for i, text in enumerate(texts):
-            lines = [s for s in (line.strip() for line in text.split("\n")) if s]
-            paragraphs = [s for s in (p.strip() for p in _PARAGRAPH_BREAK.split(text)) if s]
-            stats[i] = (len(lines), *_duplicates(lines), len(paragraphs), *_duplicates(paragraphs))
+        rows = []
+        for text in texts:
+            lines = list(filter(None, map(str.strip, text.split("\n"))))
+            paragraphs = list(filter(None, map(str.strip, _PARAGRAPH_BREAK.split(text))))
+            rows.append((len(lines), *_duplicates(lines), len(paragraphs), *_duplicates(paragraphs)))
+        stats = np.array(rows, np.float64).reshape(len(texts), 6)
         chars = np.fromiter((len(t) for t in texts), np.float64, len(texts))
         return {
             "dup_line_frac": _ratio(stats[:, 1], stats[:, 0]), "dup_line_char_frac": _ratio(stats[:, 2], chars),
