@@ -154,6 +154,39 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def methods_table(rows: list[dict], methods: tuple[str, ...] = ("pacc", "sld", "hdy")) -> str:
+    """Per condition, domain and fraction: the pool size, the width of the 95% Wilson interval of the
+    true fraction over the pool (what even a perfect detector's interval could not beat: the pool is
+    a sample) and, for the headline and each method's own interval, coverage / mean abs error / mean
+    width (points): where the width comes from."""
+    head = " | ".join(["headline", *methods])
+    lines = [f"| condition | domain | true fraction | pool | sampling floor | {head} (coverage / error / width) |",
+             "|---|---|---|---|---|" + "---|" * (1 + len(methods))]
+
+    def wilson_width(p: float, n: float) -> float:
+        z = 1.959964
+        return 2 * z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+
+    def cell(triples: np.ndarray, truth: np.ndarray) -> str:
+        covered = np.mean((triples[:, 1] <= truth) & (truth <= triples[:, 2]))
+        return (f"{covered:.2f} / {100 * np.mean(abs(triples[:, 0] - truth)):.1f} / "
+                f"{100 * np.mean(triples[:, 2] - triples[:, 1]):.1f}")
+
+    for condition in CONDITIONS:
+        for domain in sorted({r["domain"] for r in rows}):
+            for fraction in FRACTIONS:
+                group = [r for r in rows if (r["condition"], r["domain"], r["fraction"]) == (condition, domain, fraction)]
+                if not group:
+                    continue
+                truth = np.array([r["truth"] for r in group])
+                triples = [np.array([[r["estimate"], r["ci_low"], r["ci_high"]] for r in group]),
+                           *(np.array([r["methods"][m] for r in group]) for m in methods)]
+                floor = np.mean([wilson_width(r["truth"], r["pool"]) for r in group])
+                lines.append(f"| {condition} | {domain} | {fraction:.1f} | {np.mean([r['pool'] for r in group]):.0f} | "
+                             f"{100 * floor:.1f} | " + " | ".join(cell(t, truth) for t in triples) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domains", nargs="+", default=["student_essay", "news", "TechnicalWriting"])
@@ -166,7 +199,12 @@ def main() -> None:
     parser.add_argument("--skip-in-domain", action="store_true",
                         help="leave out the shift test's pass rate on the shipped model's own domains (minutes)")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--methods-of", type=Path, metavar="JSON",
+                        help="print the per-domain, per-method table of an earlier run's --json and stop")
     args = parser.parse_args()
+    if args.methods_of:
+        print(methods_table(json.loads(args.methods_of.read_text())["rows"]))
+        return
     data = load()
     rows = []
     for domain in args.domains:
@@ -177,6 +215,7 @@ def main() -> None:
         passing = in_domain_pass_rate(data, args.pools, args.pool, args.seed)
         print(f"\nshift test on pools from the shipped model's training domains: passed {passing['passed']:.0%} "
               f"of the {passing['tested']} it could test, of {passing['pools']} ({passing['verdicts']})")
+    print(methods_table(rows))
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "in_domain": passing}, indent=1))
 
