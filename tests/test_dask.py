@@ -109,7 +109,16 @@ def test_cli_dask_engine_with_its_own_local_cluster(tmp_path, corpus):
     assert without_timing(remote) == without_timing(local)
 
 
-def test_a_killed_worker_loses_and_duplicates_nothing(tmp_path, cluster):
+@pytest.fixture
+def lone_worker():
+    """A cluster of one worker: when it is killed, whatever was scattered to it is lost with it."""
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+        yield local
+
+
+@pytest.mark.parametrize("workers", ["cluster", "lone_worker"])
+def test_a_killed_worker_loses_and_duplicates_nothing(tmp_path, workers, request):
+    cluster = request.getfixturevalue(workers)
     rng = random.Random(3)
     root = tmp_path / "corpus"
     for k in range(4):

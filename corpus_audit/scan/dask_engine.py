@@ -20,7 +20,9 @@ import math
 import os
 import signal
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -49,6 +51,7 @@ from corpus_audit.scan.shard_scan import ShardScanner
 _KEYS_META = pd.DataFrame({"band": np.empty(0, np.int32), "key": np.empty(0, np.uint64), "doc": np.empty(0, np.int64)})
 _PAIRS_META = pd.DataFrame({"pair": np.empty(0, np.uint64)})
 _LABELS_IN_FLIGHT = 64
+_RESUBMITS = 3  # times a shard whose task was cancelled (its scattered scanner lost) is submitted again
 CONNECT_TIMEOUT = "30s"
 
 
@@ -203,18 +206,37 @@ class DaskEngine:
         return 2 * max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
 
     def scan(self, scanner: ShardScanner, shards: Sequence[Shard], sink: ShardSink) -> None:
-        """One task per shard; results are handed to `sink` as tasks finish, in any order."""
+        """One task per shard; results are handed to `sink` as tasks finish, in any order.
+
+        The scanner (detectors and model) is scattered to the workers once. Dask reruns the
+        task of a worker that dies, but when every worker holding the scanner has died, the
+        scanner is lost and the tasks that need it are cancelled: it is then scattered again
+        and their shards resubmitted (a shard's files are fixed by its name, so a rerun
+        duplicates nothing), up to `_RESUBMITS` times per shard."""
         if not shards:
             return
         remote = self.client.scatter(scanner, broadcast=True, hash=False)
         futures = {self.client.submit(ShardScanner.scan_shard, remote, shard, pure=False): shard for shard in shards}
+        resubmitted: Counter[int] = Counter()  # by shard index
+        finished = as_completed(futures)
         try:
-            for future in as_completed(futures):
-                shard = futures[future]
+            for future in finished:
+                shard = futures.pop(future)
                 try:
                     result = future.result()
                 except SourceError as err:
                     sink.shard_failed(shard, err)
+                    continue
+                except CancelledError:
+                    resubmitted[shard.index] += 1
+                    if resubmitted[shard.index] > _RESUBMITS:
+                        raise AuditError(f"{shard.name}: its Dask task was cancelled {_RESUBMITS + 1} times (workers "
+                                         "holding the scan's detectors died; is a worker running out of memory?)") from None
+                    if remote.status != "finished":  # lost with its workers
+                        remote = self.client.scatter(scanner, broadcast=True, hash=False)
+                    again = self.client.submit(ShardScanner.scan_shard, remote, shard, pure=False)
+                    futures[again] = shard
+                    finished.add(again)
                     continue
                 finally:
                     future.release()
