@@ -86,8 +86,8 @@ def lexical_features(words: HashedWords, repeats: np.ndarray, lexicon: Lexicon) 
     listed = [words.lookup(group[np.minimum(np.searchsorted(group, words.distinct), len(group) - 1)] == words.distinct)
               for group in lexicon.vocabulary]
     content = zipf < COMMON_ZIPF
-    per_word = np.array([zipf, zipf**2, zipf == 0, (zipf > 0) & (zipf < 3), (zipf >= 3) & (zipf < 4.5), zipf >= 6,
-                         *listed, content, content & repeats], np.float64)
+    per_word = (zipf, zipf**2, zipf == 0, (zipf > 0) & (zipf < 3), (zipf >= 3) & (zipf < 4.5), zipf >= 6,
+                *listed, content, content & repeats)
     sums = document_sums(per_word, words.counts)
     means = sums[:-2] / np.maximum(words.counts, 1)
     zipf_mean = means[0]

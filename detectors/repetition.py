@@ -207,7 +207,6 @@ class RepetitionDetector(Detector):
 
     def _ngrams(self, words: _WordBatch) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        covered = np.empty((len(DUP_NS), words.ids.size))  # per n, the characters of words a repeated n-gram covers
         counter = _NgramCounts(words)
         ndocs = words.ndocs
         for n in range(2, max(DUP_NS) + 1):
@@ -226,9 +225,8 @@ class RepetitionDetector(Detector):
                 covered_starts = starts[counts >= 2]
                 size = words.ids.size + 1
                 diff = np.bincount(covered_starts, minlength=size) - np.bincount(covered_starts + n, minlength=size)
-                np.multiply(words.lengths, np.cumsum(diff)[:-1] > 0, out=covered[DUP_NS.index(n)])
-        for n, chars in zip(DUP_NS, document_sums(covered, words.counts)):
-            out[f"dup_{n}gram_char_frac"] = _ratio(chars, words.word_chars)
+                covered_chars = document_sums([words.lengths * (np.cumsum(diff)[:-1] > 0)], words.counts)[0]
+                out[f"dup_{n}gram_char_frac"] = _ratio(covered_chars, words.word_chars)
         return out
 
     def _diversity(self, words: _WordBatch) -> dict[str, np.ndarray]:
@@ -245,7 +243,7 @@ class RepetitionDetector(Detector):
         start = (words.end - words.counts[words.doc]) if i.size else i
         lo = np.maximum.reduce([prev + 1, i - w + 1, start])
         hi = np.minimum(i, words.end - w)
-        types, new_in = document_sums(np.array([prev < 0, np.clip(hi - lo + 1, 0, None)], np.float64), words.counts)
+        types, new_in = document_sums((prev < 0, np.clip(hi - lo + 1, 0, None)), words.counts)
         ttr = _ratio(types, words.counts)
         windows = np.maximum(words.counts - w + 1, 0)
         mattr = _ratio(new_in, windows * w)
