@@ -48,6 +48,7 @@ from detectors.lexicon import (
     lexical_features,
 )
 from detectors.partials import Bundle, Histogram, Sample, Tally
+from detectors.segments import document_sums
 from detectors.text_arrays import compression_ratios, pieces, split_whitespace, utf8
 from detectors.tokens import HashedWords, hash_words, splitmix64, word_hash
 
@@ -164,7 +165,7 @@ def style_features(texts: Sequence[str], words: HashedWords, lexicon: Lexicon, c
     function_rates = np.bincount(cells, minlength=ndocs * len(FUNCTION_WORDS)).reshape(ndocs, len(FUNCTION_WORDS)) / n[:, None]
     length_mean, length_sd = _segment_stats(words.lengths, document, ndocs)
     uses = _uses_in_document(words)
-    ttr = np.bincount(document, weights=1.0 / uses, minlength=ndocs) / n  # distinct words / words
+    ttr = document_sums([1.0 / uses], words.counts)[0] / n  # distinct words / words
     raw = byte_features(texts)
     punctuation, sentence, (upper, digit, newline, paragraph_breaks) = (
         raw[:, :len(PUNCTUATION)], raw[:, len(PUNCTUATION):len(PUNCTUATION) + 2], raw[:, len(PUNCTUATION) + 2:].T)
@@ -243,8 +244,8 @@ def sublinear(counts: sp.csr_matrix) -> sp.csr_matrix:
 def combine(tf: sp.csr_matrix, standard: np.ndarray, idf: np.ndarray, style_weight: float) -> sp.csr_matrix:
     """The classifier's input: L2-normalised TF-IDF words beside the weighted, standardised dense block."""
     words = tf.copy()
-    words.data = words.data * idf.astype(np.float32)[words.indices]  # tf @ diag(idf), without a sparse product
-    words = l2_normalize(words)
+    words.data *= idf.astype(np.float32)[words.indices]  # tf @ diag(idf), without a sparse product
+    words = l2_normalize(words, copy=False)
     return sp.hstack([words, sp.csr_matrix((standard * style_weight).astype(np.float32))], format="csr")
 
 

@@ -93,4 +93,3 @@ def lexical_features(words: HashedWords, repeats: np.ndarray, lexicon: Lexicon) 
     zipf_mean = means[0]
     return np.column_stack([zipf_mean, np.sqrt(np.maximum(means[1] - zipf_mean**2, 0)), *means[2:6],
                             *(means[6:] * 100), sums[-1] / np.maximum(sums[-2], 1)])
-

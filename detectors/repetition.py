@@ -115,7 +115,7 @@ class _WordBatch:
         self.lower_ids = lower_codes.astype(np.int64)[self.ids] if len(uniques) else np.empty(0, np.int64)
         self.end = np.cumsum(counts)[self.doc] if self.doc.size else np.empty(0, np.int64)  # end of each word's doc
         self.char_cumsum = np.concatenate([[0], np.cumsum(self.lengths)])
-        self.word_chars = np.bincount(self.doc, weights=self.lengths, minlength=self.ndocs)
+        self.word_chars = document_sums([self.lengths], counts)[0]
         vocabulary = max(int(self.ids.max()) + 1, 1) if self.ids.size else 1
         self.unigram = splitmix64((self.ids + self.doc * vocabulary).astype(np.uint64))
 
