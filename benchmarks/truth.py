@@ -37,6 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from labelled_data import load  # noqa: E402
 
+from corpus_audit.estimate.estimation import wilson_interval  # noqa: E402
 from corpus_audit.estimate.honest import honest_estimate  # noqa: E402
 from corpus_audit.estimate.quantify import ScoreSet  # noqa: E402
 from corpus_audit.model import store as model_store  # noqa: E402
@@ -156,16 +157,12 @@ def table(rows: list[dict]) -> str:
 
 def methods_table(rows: list[dict], methods: tuple[str, ...] = ("pacc", "sld", "hdy")) -> str:
     """Per condition, domain and fraction: the pool size, the width of the 95% Wilson interval of the
-    true fraction over the pool (what even a perfect detector's interval could not beat: the pool is
+    true fraction over the pool (`wilson_interval`, the estimate's own floor) (what even a perfect detector's interval could not beat: the pool is
     a sample) and, for the headline and each method's own interval, coverage / mean abs error / mean
     width (points): where the width comes from."""
     head = " | ".join(["headline", *methods])
     lines = [f"| condition | domain | true fraction | pool | sampling floor | {head} (coverage / error / width) |",
              "|---|---|---|---|---|" + "---|" * (1 + len(methods))]
-
-    def wilson_width(p: float, n: float) -> float:
-        z = 1.959964
-        return 2 * z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
 
     def cell(triples: np.ndarray, truth: np.ndarray) -> str:
         covered = np.mean((triples[:, 1] <= truth) & (truth <= triples[:, 2]))
@@ -181,7 +178,7 @@ def methods_table(rows: list[dict], methods: tuple[str, ...] = ("pacc", "sld", "
                 truth = np.array([r["truth"] for r in group])
                 triples = [np.array([[r["estimate"], r["ci_low"], r["ci_high"]] for r in group]),
                            *(np.array([r["methods"][m] for r in group]) for m in methods)]
-                floor = np.mean([wilson_width(r["truth"], r["pool"]) for r in group])
+                floor = np.mean([np.diff(wilson_interval(r["truth"], r["pool"]))[0] for r in group])
                 lines.append(f"| {condition} | {domain} | {fraction:.1f} | {np.mean([r['pool'] for r in group]):.0f} | "
                              f"{100 * floor:.1f} | " + " | ".join(cell(t, truth) for t in triples) + " |")
     return "\n".join(lines)

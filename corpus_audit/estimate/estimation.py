@@ -90,13 +90,19 @@ def _percentiles(draws: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))
 
 
-def _sampling_floor(estimate: float, low: float, high: float, documents: float, confidence: float) -> tuple[float, float]:
-    """[low, high] widened to hold the Wilson score interval of `estimate` as a proportion of `documents`."""
+def wilson_interval(estimate: float, documents: float, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of `estimate` as a proportion of `documents` (rounded to a whole count)."""
     n = max(int(round(documents)), 1)
     p = min(n, max(0, round(estimate * n))) / n
     z = NormalDist().inv_cdf((1 + confidence) / 2)
     centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return min(low, max(0.0, centre - half)), max(high, min(1.0, centre + half))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _sampling_floor(estimate: float, low: float, high: float, documents: float, confidence: float) -> tuple[float, float]:
+    """[low, high] widened to hold the Wilson score interval of `estimate` as a proportion of `documents`."""
+    floor_low, floor_high = wilson_interval(estimate, documents, confidence)
+    return min(low, floor_low), max(high, floor_high)
 
 
 def occurrence_interval(ratios: Bundle, rounds: int = 200, confidence: float = 0.95, seed: int = 0) -> dict[str, Any]:
