@@ -28,10 +28,10 @@ from detectors import (
 from detectors.classifier import PUNCTUATION, ClassifierDetector, byte_features
 from detectors.layout import normalize_layout
 from detectors.occurrence import WordOccurrenceDetector
-from detectors.segments import document_sums
 from detectors.partials import TypeCounts
 from detectors.prepared import PreparedTexts
 from detectors.repetition import TOP_NS
+from detectors.segments import document_sums
 from detectors.tokens import hash_words
 from tests.conftest import make_texts
 
