@@ -88,21 +88,32 @@ class RefitRedraw:
     the round's refit (`Refits`) gives its calibration sets, and the corpus's scores move to
     the refit's by the quantile map between the corpus's feature sample scored by the
     adapter and by the refit. Resampling the calibration scores alone leaves the adapter's
-    fitting error out: in the truth benchmark that interval covered 26 of 30 pools."""
+    fitting error out: in the truth benchmark that interval covered 26 of 30 pools. A round's
+    sample scores are kept (and pickled with it): a scan's estimates (all documents, unique
+    documents, each --by value) share one redraw."""
 
     refits: Refits
     sample: np.ndarray  # the adapter inputs of the corpus's feature sample
     sample_scores: np.ndarray  # their scores under the adapter, sorted
     description: str = ("refits the adapted detector on the references resampled within each class (cross-fitted as "
                         "the scan's) and moves the corpus's scores to the refit's by the quantile map of its feature sample")
+    _refitted: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     def prepare(self, rounds: int, map_: Callable[..., Iterable[Any]]) -> None:
         self.refits.prepare(rounds, map_)
+        for round_ in range(rounds):
+            self.refitted(round_)
+
+    def refitted(self, round_: int) -> np.ndarray:
+        """The feature sample's scores under round `round_`'s refit, sorted."""
+        if round_ not in self._refitted:
+            self._refitted[round_] = np.sort(self.refits.round(round_)[2].score(self.sample))
+        return self._refitted[round_]
 
     def __call__(self, round_: int, corpus: ScoreSet) -> tuple[ScoreSet, ScoreSet, ScoreSet]:
-        human, synthetic, adapter = self.refits.round(round_)
-        refitted = np.sort(adapter.score(self.sample))
-        return ScoreSet(np.interp(corpus.values, self.sample_scores, refitted), corpus.weights), human, synthetic
+        human, synthetic, _ = self.refits.round(round_)
+        return (ScoreSet(np.interp(corpus.values, self.sample_scores, self.refitted(round_)), corpus.weights),
+                human, synthetic)
 
 
 def reference_spread(rounds: Iterable[tuple[ScoreSet, ScoreSet]], human: ScoreSet, synthetic: ScoreSet) -> float:
