@@ -2,7 +2,9 @@
 
 Normalisation: lower-case; every run of non-word characters (punctuation, whitespace,
 controls) becomes one space, so words are exactly the pieces between spaces. Splitting
-and finding distinct words run in Arrow; each distinct word is hashed once with xxhash64.
+and finding distinct words run in Arrow, from the batch's whitespace split (which other
+detectors share): each distinct whitespace-separated word is folded once, and each distinct
+normalised word is hashed once with xxhash64.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pyarrow.compute as pc
 import xxhash
 
 from detectors.prepared import prepared
+from detectors.segments import document_sums
+from detectors.text_arrays import split_whitespace
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -78,16 +82,48 @@ class _SplitWords:
     lengths: np.ndarray  # int64 characters of each word
 
 
+# Folding joined distinct words: as `fold`, but the newline between two words stays.
+_ASCII_NON_WORD_KEEP_NEWLINE = {**_ASCII_NON_WORD, ord("\n"): "\n"}
+_NON_WORD_BUT_NEWLINE = re.compile(r"[^\w\n]+")
+
+
+def _fold_each(words: list[str]) -> list[str]:
+    """`fold` of each word (none holds whitespace), as one string operation per kind of word.
+
+    Lower-casing is per character but for Greek final sigma, whose context ends at
+    whitespace, so folding a text's whitespace-separated words one by one gives its words."""
+    ascii_words = [w.isascii() for w in words]
+    folded = np.empty(len(words), dtype=object)
+    for is_ascii in (True, False):
+        where = np.flatnonzero(np.asarray(ascii_words, dtype=bool) == is_ascii)
+        if not where.size:
+            continue
+        joined = "\n".join([words[i] for i in where]).lower()
+        joined = joined.translate(_ASCII_NON_WORD_KEEP_NEWLINE) if is_ascii else _NON_WORD_BUT_NEWLINE.sub(" ", joined)
+        folded[where] = joined.split("\n")
+    return folded.tolist()
+
+
 def _split(texts: Sequence[str]) -> _SplitWords:
-    split = pc.ascii_split_whitespace(pa.array([fold(t) for t in texts], pa.large_string()))
-    words = split.flatten()
-    # An empty text splits into one empty word: drop those.
-    nonempty = pc.greater(pc.binary_length(words), 0).to_numpy(zero_copy_only=False)
-    word_doc = np.repeat(np.arange(len(texts)), np.diff(split.offsets.to_numpy()))[nonempty]
-    encoded = pc.dictionary_encode(words.filter(pa.array(nonempty)))
-    index = encoded.indices.to_numpy(zero_copy_only=False)
+    """The batch's normalised words, from its whitespace split: each distinct raw word is folded
+    once and becomes its pieces (none for punctuation, several for "it's"), which then stand
+    in for each of its uses. Same words in the same order as `fold(text).split()` per text."""
+    counts, codes, raw_words = split_whitespace(texts)
+    if not raw_words:
+        return _SplitWords([], np.zeros(0, np.intp), np.zeros(len(texts), np.int64), np.zeros(0, np.int64))
+    split = pc.ascii_split_whitespace(pa.array(_fold_each(raw_words), pa.large_string()))
+    pieces = split.flatten()
+    nonempty = pc.greater(pc.binary_length(pieces), 0)
+    per_raw = np.bincount(np.repeat(np.arange(len(raw_words)), np.diff(split.offsets.to_numpy()))[
+        nonempty.to_numpy(zero_copy_only=False)], minlength=len(raw_words))
+    encoded = pc.dictionary_encode(pieces.filter(nonempty))
+    piece_index = encoded.indices.to_numpy(zero_copy_only=False)
+    first_piece = np.cumsum(per_raw) - per_raw
+    uses = per_raw[codes]  # pieces each raw word of the batch becomes
+    before = np.cumsum(uses) - uses
+    index = piece_index[np.repeat(first_piece[codes] - before, uses) + np.arange(int(uses.sum()))]
     lengths = pc.utf8_length(encoded.dictionary).to_numpy(zero_copy_only=False).astype(np.int64)  # once per distinct word
-    return _SplitWords(encoded.dictionary.to_pylist(), index, np.bincount(word_doc, minlength=len(texts)).astype(np.int64),
+    return _SplitWords(encoded.dictionary.to_pylist(), index, document_sums([uses], counts)[0].astype(np.int64),
                        lengths[index])
 
 

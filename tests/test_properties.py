@@ -26,13 +26,14 @@ from detectors import (
     WordSpectrumDetector,
 )
 from detectors.classifier import PUNCTUATION, ClassifierDetector, byte_features
-from detectors.layout import normalize_layout
+from detectors.layout import normalize_layout, normalized_utf8
 from detectors.occurrence import WordOccurrenceDetector
 from detectors.partials import TypeCounts
 from detectors.prepared import PreparedTexts
 from detectors.repetition import TOP_NS
 from detectors.segments import document_sums
-from detectors.tokens import hash_words
+from detectors.text_arrays import utf8
+from detectors.tokens import hash_words, normalize, word_hash
 from tests.conftest import make_texts
 
 # Every code point, lone surrogates and control characters included, and runs of one
@@ -129,6 +130,21 @@ def test_every_detector_scores_any_text_in_range(detector, texts):
 
 
 @settings(max_examples=200, deadline=None)
+@given(texts=st.lists(st.one_of(ANY_TEXT, st.text(st.sampled_from("\u03a3\u03c3\u0130Aa'-_ .\n\u3000\ud800"), max_size=30)),
+                      max_size=8))
+def test_batch_words_are_each_texts_normalised_words(texts):
+    # hash_words folds each distinct whitespace-separated word once (lower-casing word by word:
+    # Greek final sigma and the dotted capital I are in the alphabet above); the reference is
+    # the definition, fold(text).split(), text by text.
+    words = hash_words(texts)
+    expected = [normalize(t) for t in texts]
+    assert words.counts.tolist() == [len(w) for w in expected]
+    assert words.hashes.tolist() == [word_hash(w) for ws in expected for w in ws]
+    assert words.lengths.tolist() == [len(w) for ws in expected for w in ws]
+    assert np.array_equal(words.distinct[words.index], words.hashes)
+
+
+@settings(max_examples=200, deadline=None)
 @given(texts=st.lists(ANY_TEXT, max_size=8))
 def test_layout_normalisation_keeps_the_words_so_the_classifier_may_share_the_batch_hashes(texts):
     # The classifier hashes the raw batch's words (shared with MinHash's split and the
@@ -148,6 +164,29 @@ def test_every_detector_scores_a_prepared_batch_as_a_plain_list(texts):
         assert alone.keys() == together.keys()
         for name in alone:
             assert np.array_equal(np.asarray(alone[name]), np.asarray(together[name]), equal_nan=True), (detector.name, name)
+
+
+LAYOUT_TEXT = st.one_of(ANY_TEXT, st.text(st.sampled_from(["a", "\u00e9", "\n", "\r", " ", "\t", "\x0b", "\x0c", "\x1c",
+                                                          "\x85", "\xa0", "\u2028", "\u3000", "\ud800"]), max_size=40))
+
+
+def layouts_of_each_text(texts: list[str]) -> list[bytes]:
+    data, offsets = normalized_utf8(*utf8(texts))
+    return [bytes(data[a:b]) for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(LAYOUT_TEXT, max_size=8))
+def test_layout_of_a_batch_is_that_of_each_text_alone(texts):
+    # The classifier normalises a batch's layout on its bytes at once; the definition is
+    # normalize_layout, text by text (whitespace runs, CR LF, lone CRs, breaks across texts).
+    assert layouts_of_each_text(texts) == [normalize_layout(t).encode("utf-8", "surrogatepass") for t in texts]
+
+
+def test_layout_of_a_batch_knows_every_whitespace_character():
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]  # what str.split() splits on
+    texts = [f"a{c}b{c}" for c in spaces] + [f"a\n{c}\nb" for c in spaces] + [f"a\r{c}\rb\n" for c in spaces]
+    assert layouts_of_each_text(texts) == [normalize_layout(t).encode() for t in texts]
 
 
 def reference_byte_features(text: str) -> list[float]:
@@ -170,7 +209,7 @@ def test_byte_features_of_a_batch_are_those_of_each_text_alone(texts):
     # each text alone, the plain way, must give the same numbers.
     texts = [repair_text(t)[0] for t in texts] + ["One. Two two! “Quoted”\n\n’x? 12 AB\n"]
     expected = np.array([reference_byte_features(t) for t in texts])
-    assert np.allclose(byte_features(texts), expected, rtol=1e-12, atol=1e-12)
+    assert np.allclose(byte_features(*utf8(texts)), expected, rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=100, deadline=None)
