@@ -40,7 +40,7 @@ from scipy.special import expit
 from sklearn.preprocessing import normalize as l2_normalize
 
 from detectors.base import Column, Detector
-from detectors.layout import normalize_layout
+from detectors.layout import normalized_utf8
 from detectors.lexicon import (
     Lexicon,
     default_lexicon,
@@ -90,14 +90,14 @@ def _segment_stats(lengths: np.ndarray, owner: np.ndarray, ndocs: int) -> tuple[
     return mean, np.sqrt(np.maximum(variance, 0))
 
 
-def byte_features(texts: Sequence[str]) -> np.ndarray:
-    """Style features read from the UTF-8 bytes of a whole batch at once: punctuation rates,
+def byte_features(data: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Style features read from the UTF-8 bytes of a whole batch at once (`data`, and where each
+    text starts in it, as `text_arrays.utf8` gives them): punctuation rates,
     sentence length (bytes between a `.`, `!` or `?` followed by whitespace or the end),
     ASCII capitals and digits, newlines and blank-line breaks.
 
     One pass over the bytes finds the few that matter (a table lookup); everything else is
     computed at those positions only."""
-    data, start = utf8(texts)
     ndocs = len(start) - 1
     size = np.diff(start)
     at = np.flatnonzero(_IS_COUNTED[data])
@@ -149,15 +149,18 @@ def _uses_in_document(words: HashedWords) -> np.ndarray:
     return uses
 
 
-def style_features(texts: Sequence[str], words: HashedWords, lexicon: Lexicon, compression: np.ndarray) -> np.ndarray:
+def style_features(layout: tuple[np.ndarray, np.ndarray], words: HashedWords, lexicon: Lexicon,
+                   compression: np.ndarray) -> np.ndarray:
     """The dense profile of each text (rates, so length matters only through log_words).
 
-    Word-based features come vectorised from the batch's word hashes: function-word
-    rates, word length mean and spread, type-token ratio (normalised words, so
-    punctuation is not part of a word), then the lexical features. `compression`: each
-    text's `compression_ratio` (`detectors.text_arrays.compression_ratios`, of the raw text).
+    Byte-based features come from `layout`, the UTF-8 bytes of the layout-normalised texts
+    (`detectors.layout.normalized_utf8`). Word-based features come vectorised from the
+    batch's word hashes: function-word rates, word length mean and spread, type-token ratio
+    (normalised words, so punctuation is not part of a word), then the lexical features.
+    `compression`: each text's `compression_ratio` (`detectors.text_arrays.compression_ratios`,
+    of the raw text).
     """
-    ndocs, document = len(texts), words.document
+    ndocs, document = len(words.counts), words.document
     n = np.maximum(words.counts, 1).astype(np.float64)
     slot = words.lookup(np.minimum(np.searchsorted(_FUNCTION_HASHES, words.distinct), len(_FUNCTION_HASHES) - 1))
     hit = _FUNCTION_HASHES[slot] == words.hashes
@@ -166,7 +169,7 @@ def style_features(texts: Sequence[str], words: HashedWords, lexicon: Lexicon, c
     length_mean, length_sd = _segment_stats(words.lengths, document, ndocs)
     uses = _uses_in_document(words)
     ttr = document_sums([1.0 / uses], words.counts)[0] / n  # distinct words / words
-    raw = byte_features(texts)
+    raw = byte_features(*layout)
     punctuation, sentence, (upper, digit, newline, paragraph_breaks) = (
         raw[:, :len(PUNCTUATION)], raw[:, len(PUNCTUATION):len(PUNCTUATION) + 2], raw[:, len(PUNCTUATION) + 2:].T)
     return np.column_stack([function_rates, punctuation, np.log1p(words.counts), length_mean, length_sd, sentence,
@@ -215,8 +218,8 @@ class TextFeaturizer:
         words = hash_words(texts)
         if compression is None:
             compression = compression_ratios(texts)
-        normalised = [normalize_layout(t) for t in texts]
-        return self._counts(words, len(texts)), style_features(normalised, words, self.lexicon, compression)
+        layout = normalized_utf8(*utf8(texts))
+        return self._counts(words, len(texts)), style_features(layout, words, self.lexicon, compression)
 
     def _counts(self, words: HashedWords, ndocs: int) -> sp.csr_matrix:
         document = words.document

@@ -4,11 +4,16 @@ Hard line wraps (scientific abstracts, e-mail, plain-text archives carry a newli
 70-odd characters; machine text carries none) would otherwise dominate every style
 feature: measured leave-one-domain-out, normalising layout first lifts the style
 features' mean AUROC from 0.81 to 0.86. Paragraph breaks (a blank line) are kept.
+
+`normalize_layout` is the definition, text by text; `normalized_utf8` gives the same bytes for
+a whole batch at once, with NumPy over its UTF-8 (what the classifier uses).
 """
 
 from __future__ import annotations
 
 import re
+
+import numpy as np
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
 
@@ -19,3 +24,73 @@ def normalize_layout(text: str) -> str:
         return " ".join(text.split())
     paragraphs = _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n").replace("\r", "\n"))
     return "\n\n".join(joined for joined in (" ".join(p.split()) for p in paragraphs) if joined)
+
+
+# Python's whitespace (str.split, str.isspace) beyond ASCII: U+0085, U+00A0 (two UTF-8 bytes,
+# lead C2) and the rest (three bytes, leads E1-E3).
+_WIDE_SPACES = np.array([0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000])
+_LF, _CR, _SPACE = 10, 13, 32
+
+
+def _spaces(data: np.ndarray) -> np.ndarray:
+    """Whether each byte of (valid) UTF-8 belongs to a whitespace character."""
+    space = (data <= _SPACE) & ((data >= 0x1C) | ((data >= 9) & (data <= 13)))  # \t \n \v \f \r, \x1c-\x1f, space
+    lead = np.flatnonzero((data == 0xC2) | ((data >= 0xE1) & (data <= 0xE3)))  # never a continuation byte
+    two = lead[(data[lead] == 0xC2) & (lead + 1 < data.size)]
+    three = lead[(data[lead] != 0xC2) & (lead + 2 < data.size)]
+    two = two[np.isin(0x80 | (data[two + 1] & 0x3F), _WIDE_SPACES)]
+    bits = [data[three + k].astype(np.int64) & mask for k, mask in enumerate((0x0F, 0x3F, 0x3F))]
+    three = three[np.isin((bits[0] << 12) | (bits[1] << 6) | bits[2], _WIDE_SPACES)]
+    for width, starts in ((2, two), (3, three)):
+        for k in range(width):
+            space[starts + k] = True
+    return space
+
+
+def normalized_utf8(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of `normalize_layout` of each text, from a batch's bytes and offsets
+    (`text_arrays.utf8`) at once: every whitespace run between two words becomes "\\n\\n" where
+    it holds a paragraph break (two newlines with only spaces, tabs, \\v or \\f between; in a text
+    with an LF, CR LF and a lone CR are newlines too), else one space; runs at either end go."""
+    ndocs = len(offsets) - 1
+    if not data.size:
+        return data, np.zeros(ndocs + 1, np.int64)
+    space = _spaces(data)
+    cut = np.zeros(data.size + 1, bool)  # the runs: of whitespace or not, each within one text
+    cut[1:-1] = space[1:] != space[:-1]
+    cut[offsets] = True
+    starts = np.flatnonzero(cut[:-1])
+    first = np.searchsorted(starts, offsets)  # each text's first run; its runs end where the next text's begin
+    runs = np.diff(first)
+    doc = np.repeat(np.arange(ndocs), runs)
+    edge = np.zeros(starts.size, bool)
+    edge[first[:-1][runs > 0]] = True
+    edge[first[1:][runs > 0] - 1] = True
+    between = space[starts] & ~edge
+    breaks = between & _breaks(data, space, offsets, starts)
+    keep = ~space
+    keep[starts[between]] = True
+    keep[starts[breaks] + 1] = True
+    out = data[keep]
+    length = np.diff(np.r_[starts, data.size])
+    out_length = np.where(space[starts], between.astype(np.int64) + breaks, length)
+    out_start = np.cumsum(out_length) - out_length
+    out[out_start[between]] = _SPACE
+    out[out_start[breaks]] = _LF
+    out[out_start[breaks] + 1] = _LF
+    return out, np.r_[0, np.cumsum(np.bincount(doc, weights=out_length, minlength=ndocs).astype(np.int64))]
+
+
+def _breaks(data: np.ndarray, space: np.ndarray, offsets: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Whether each run (of those starting at `starts`) holds a paragraph break."""
+    marks = np.flatnonzero(space & (data != _SPACE))
+    marks = marks[(data[marks] != 9) & (data[marks] != 11) & (data[marks] != 12)]  # newlines, and what a break may not hold
+    mark_doc = np.searchsorted(offsets, marks, side="right") - 1
+    lf, cr = data[marks] == _LF, data[marks] == _CR
+    has_lf = np.bincount(mark_doc[lf], minlength=len(offsets) - 1) > 0
+    lone = ~(cr & np.r_[(marks[1:] == marks[:-1] + 1) & lf[1:], False])  # CR LF is one newline: its LF
+    newline = (lf | (cr & has_lf[mark_doc]))[lone]
+    run = np.searchsorted(starts, marks[lone], side="right") - 1
+    result = np.zeros(len(starts), bool)
+    result[run[1:][newline[1:] & newline[:-1] & (run[1:] == run[:-1])]] = True
+    return result
