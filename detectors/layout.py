@@ -26,36 +26,18 @@ def normalize_layout(text: str) -> str:
     return "\n\n".join(joined for joined in (" ".join(p.split()) for p in paragraphs) if joined)
 
 
-# Python's whitespace (str.split, str.isspace) beyond ASCII: U+0085, U+00A0 (two UTF-8 bytes,
-# lead C2) and the rest (three bytes, leads E1-E3).
-_WIDE_SPACES = np.array([0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000])
 _LF, _CR, _SPACE = 10, 13, 32
 
 
-def _spaces(data: np.ndarray) -> np.ndarray:
-    """Whether each byte of (valid) UTF-8 belongs to a whitespace character."""
-    space = (data <= _SPACE) & ((data >= 0x1C) | ((data >= 9) & (data <= 13)))  # \t \n \v \f \r, \x1c-\x1f, space
-    lead = np.flatnonzero((data == 0xC2) | ((data >= 0xE1) & (data <= 0xE3)))  # never a continuation byte
-    two = lead[(data[lead] == 0xC2) & (lead + 1 < data.size)]
-    three = lead[(data[lead] != 0xC2) & (lead + 2 < data.size)]
-    two = two[np.isin(0x80 | (data[two + 1] & 0x3F), _WIDE_SPACES)]
-    bits = [data[three + k].astype(np.int64) & mask for k, mask in enumerate((0x0F, 0x3F, 0x3F))]
-    three = three[np.isin((bits[0] << 12) | (bits[1] << 6) | bits[2], _WIDE_SPACES)]
-    for width, starts in ((2, two), (3, three)):
-        for k in range(width):
-            space[starts + k] = True
-    return space
-
-
-def normalized_utf8(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes of `normalize_layout` of each text, from a batch's bytes and offsets
-    (`text_arrays.utf8`) at once: every whitespace run between two words becomes "\\n\\n" where
-    it holds a paragraph break (two newlines with only spaces, tabs, \\v or \\f between; in a text
-    with an LF, CR LF and a lone CR are newlines too), else one space; runs at either end go."""
+def normalized_utf8(data: np.ndarray, offsets: np.ndarray, space: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of `normalize_layout` of each text, from a batch's bytes, offsets and
+    whitespace bytes (`text_arrays.utf8`, `text_arrays.whitespace`) at once: every whitespace
+    run between two words becomes "\\n\\n" where it holds a paragraph break (two newlines with
+    only spaces, tabs, \\v or \\f between; in a text with an LF, CR LF and a lone CR are
+    newlines too), else one space; runs at either end go."""
     ndocs = len(offsets) - 1
     if not data.size:
         return data, np.zeros(ndocs + 1, np.int64)
-    space = _spaces(data)
     cut = np.zeros(data.size + 1, bool)  # the runs: of whitespace or not, each within one text
     cut[1:-1] = space[1:] != space[:-1]
     cut[offsets] = True

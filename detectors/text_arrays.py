@@ -1,9 +1,10 @@
-"""A batch's texts as one Arrow string array: their UTF-8 bytes and whitespace split in C++.
+"""A batch's texts as one Arrow string array: their UTF-8 bytes, whitespace and split at once.
 
 Several detectors read the same raw products of a batch: the UTF-8 bytes of each text
-(sizes, zlib, hashes) and `text.split()`. Building one Arrow array per batch gives both
-without a Python call per text. Arrow cannot hold a lone surrogate (which the readers keep
-from invalid input), so such a batch takes the Python path, with the same results.
+(sizes, zlib, hashes), which of them are whitespace, and `text.split()`. Building one
+Arrow array per batch gives them without a Python call per text. Arrow cannot hold a lone
+surrogate (which the readers keep from invalid input), so such a batch is split in
+Python, with the same results.
 """
 
 from __future__ import annotations
@@ -66,25 +67,27 @@ def _compression(data: memoryview) -> float:
 def split_whitespace(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """`text.split()` of every text as (words per text, each word's id, the distinct words).
 
-    Arrow's whitespace split, with each word trimmed (see `_split_whitespace`), agrees with
-    Python's `str.split()` on every code point (checked over all of Unicode) and runs in C++."""
+    Words are the runs of bytes outside `whitespace` (Python's whitespace, all of Unicode's,
+    so it agrees with `str.split()`), found with NumPy over the batch's UTF-8 and made
+    distinct by Arrow."""
     return prepared(texts, "whitespace_split", lambda: _split_whitespace(texts))
 
 
 def _split_whitespace(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    array = arrow_texts(texts)
-    if array is None:
+    if arrow_texts(texts) is None:  # a lone surrogate: Arrow cannot hold its words
         return _split_whitespace_in_python(texts)
-    split = pc.utf8_split_whitespace(array)
-    # pyarrow 26's split now and then leaves a text's last whitespace character on its last
-    # word ("a\u3000", "\n"): seen on about 1 text in 1,000 of whitespace-heavy batches, varying
-    # from run to run. Trimming each word removes it; the trim is exact on those words.
-    words = pc.utf8_trim_whitespace(split.flatten())
-    nonempty = pc.greater(pc.binary_length(words), 0)  # leading or trailing whitespace splits off ""
-    per_text = np.diff(split.offsets.to_numpy())
-    doc = np.repeat(np.arange(len(texts)), per_text)[nonempty.to_numpy(zero_copy_only=False)]
-    encoded = pc.dictionary_encode(words.filter(nonempty))
-    return (np.bincount(doc, minlength=len(texts)).astype(np.int64), encoded.indices.to_numpy(zero_copy_only=False),
+    data, offsets = utf8(texts)
+    word = ~whitespace(texts)
+    cut = np.zeros(data.size + 1, bool)  # where a run of word bytes or of whitespace begins, within a text
+    cut[1:-1] = word[1:] != word[:-1]
+    cut[offsets] = True
+    runs = np.flatnonzero(cut)
+    of_words = word[runs[:-1]]
+    starts, ends = runs[:-1][of_words], runs[1:][of_words]
+    words = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(np.r_[0, np.cumsum(ends - starts)]),
+                                             pa.py_buffer(data[word]))
+    encoded = pc.dictionary_encode(words)
+    return (np.diff(np.searchsorted(starts, offsets)).astype(np.int64), encoded.indices.to_numpy(zero_copy_only=False),
             encoded.dictionary.to_pylist())
 
 
@@ -94,3 +97,27 @@ def _split_whitespace_in_python(texts: Sequence[str]) -> tuple[np.ndarray, np.nd
     words = [w for ws in split for w in ws]
     codes, uniques = pd.factorize(np.asarray(words, dtype=object)) if words else (np.empty(0, np.int64), [])
     return counts, codes, list(uniques)
+
+
+# Python's whitespace (str.split, str.isspace) beyond ASCII: U+0085, U+00A0 (two UTF-8 bytes,
+# lead C2) and the rest (three bytes, leads E1-E3).
+_WIDE_SPACES = np.array([0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000])
+
+
+def whitespace(texts: Sequence[str]) -> np.ndarray:
+    """Whether each byte of the batch's UTF-8 (`utf8`) belongs to a whitespace character."""
+    return prepared(texts, "whitespace", lambda: _whitespace(utf8(texts)[0]))
+
+
+def _whitespace(data: np.ndarray) -> np.ndarray:
+    space = (data <= 0x20) & ((data >= 0x1C) | ((data >= 9) & (data <= 13)))  # \t \n \v \f \r, \x1c-\x1f, space
+    lead = np.flatnonzero((data == 0xC2) | ((data >= 0xE1) & (data <= 0xE3)))  # never a continuation byte
+    two = lead[(data[lead] == 0xC2) & (lead + 1 < data.size)]
+    three = lead[(data[lead] != 0xC2) & (lead + 2 < data.size)]
+    two = two[np.isin(0x80 | (data[two + 1] & 0x3F), _WIDE_SPACES)]
+    bits = [data[three + k].astype(np.int64) & mask for k, mask in enumerate((0x0F, 0x3F, 0x3F))]
+    three = three[np.isin((bits[0] << 12) | (bits[1] << 6) | bits[2], _WIDE_SPACES)]
+    for width, starts in ((2, two), (3, three)):
+        for k in range(width):
+            space[starts + k] = True
+    return space

@@ -190,9 +190,10 @@ def test_matches_reference_on_any_whitespace(docs):
             assert scores[name][i] == pytest.approx(value, rel=1e-5, abs=1e-6), (name, doc)
 
 
-def test_the_arrow_split_gives_str_split_on_many_whitespace_heavy_batches():
-    # pyarrow's split once left a trailing whitespace character on a text's last word, in about
-    # 1 of 1,000 such texts and not on every run: many seeded batches, each checked against str.split.
+def test_the_batch_split_gives_str_split_on_many_whitespace_heavy_batches():
+    # The split finds whitespace in the batch's UTF-8 bytes (pyarrow's own split once left a
+    # trailing whitespace character on a text's last word, in about 1 of 1,000 such texts and
+    # not on every run): many seeded batches, each checked against str.split.
     rng = random.Random(0)
     alphabet = ["a", "\u00a3", "\ufffd", "\U0001f600", " ", "\n", "\u3000", "\x85", "\u2028"]
     for _ in range(3000):
@@ -200,3 +201,10 @@ def test_the_arrow_split_gives_str_split_on_many_whitespace_heavy_batches():
         counts, ids, words = split_whitespace(texts)
         got = iter([words[i] for i in ids])
         assert [[next(got) for _ in range(n)] for n in counts] == [t.split() for t in texts]
+
+
+def test_the_batch_split_knows_every_code_point():
+    # Every character of Unicode between two letters: one word, or two around whitespace.
+    characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    counts, _, _ = split_whitespace([f"x{c}y" for c in characters])
+    assert counts.tolist() == [2 if c.isspace() else 1 for c in characters]
