@@ -4,7 +4,7 @@ Normalisation: lower-case; every run of non-word characters (punctuation, whites
 controls) becomes one space, so words are exactly the pieces between spaces. Splitting
 and finding distinct words run in Arrow, from the batch's whitespace split (which other
 detectors share): each distinct whitespace-separated word is folded once, and each distinct
-normalised word is hashed once with xxhash64.
+normalised word is hashed once with xxHash64 (all of them at once, `detectors.xxh64`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import xxhash
 from detectors.prepared import prepared
 from detectors.segments import document_sums
 from detectors.text_arrays import split_whitespace
+from detectors.xxh64 import xxh64
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -76,7 +77,7 @@ class HashedWords:
 class _SplitWords:
     """The normalised words of a batch, dictionary-encoded: what every seed's hashes start from."""
 
-    distinct: list[str]
+    distinct: pa.LargeStringArray
     index: np.ndarray  # each word's position in `distinct`
     counts: np.ndarray  # int64 words per document
     lengths: np.ndarray  # int64 characters of each word
@@ -110,7 +111,8 @@ def _split(texts: Sequence[str]) -> _SplitWords:
     in for each of its uses. Same words in the same order as `fold(text).split()` per text."""
     counts, codes, raw_words = split_whitespace(texts)
     if not raw_words:
-        return _SplitWords([], np.zeros(0, np.intp), np.zeros(len(texts), np.int64), np.zeros(0, np.int64))
+        return _SplitWords(pa.array([], pa.large_string()), np.zeros(0, np.intp), np.zeros(len(texts), np.int64),
+                           np.zeros(0, np.int64))
     split = pc.ascii_split_whitespace(pa.array(_fold_each(raw_words), pa.large_string()))
     pieces = split.flatten()
     nonempty = pc.greater(pc.binary_length(pieces), 0)
@@ -123,13 +125,16 @@ def _split(texts: Sequence[str]) -> _SplitWords:
     before = np.cumsum(uses) - uses
     index = piece_index[np.repeat(first_piece[codes] - before, uses) + np.arange(int(uses.sum()))]
     lengths = pc.utf8_length(encoded.dictionary).to_numpy(zero_copy_only=False).astype(np.int64)  # once per distinct word
-    return _SplitWords(encoded.dictionary.to_pylist(), index, document_sums([uses], counts)[0].astype(np.int64),
+    return _SplitWords(encoded.dictionary, index, document_sums([uses], counts)[0].astype(np.int64),
                        lengths[index])
 
 
 def _hash(split: _SplitWords, seed: int) -> HashedWords:
-    unique_hashes = np.fromiter((xxhash.xxh64_intdigest(u.encode("utf-8", "surrogatepass"), seed) for u in split.distinct),
-                                np.uint64, len(split.distinct))
+    words = split.distinct
+    _, offsets, data = words.buffers()
+    offsets = np.frombuffer(offsets, np.int64)[words.offset:words.offset + len(words) + 1]
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    unique_hashes = xxh64(data, offsets, seed)
     return HashedWords(unique_hashes[split.index], split.counts, split.lengths, unique_hashes, split.index)
 
 
