@@ -40,6 +40,12 @@ def utf8(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
         offsets = np.concatenate([[0], np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)))])
         return np.frombuffer(b"".join(encoded), np.uint8), offsets.astype(np.int64)
+    return string_bytes(array)
+
+
+def string_bytes(array: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray]:
+    """(the strings' UTF-8 bytes concatenated as uint8, the len(array) + 1 offsets into them),
+    read from the array's buffers without a copy."""
     if not len(array):
         return np.zeros(0, np.uint8), np.zeros(1, np.int64)
     _, offsets, data = array.buffers()

@@ -20,7 +20,7 @@ import xxhash
 
 from detectors.prepared import prepared
 from detectors.segments import document_sums
-from detectors.text_arrays import split_whitespace
+from detectors.text_arrays import split_whitespace, string_bytes
 from detectors.xxh64 import xxh64
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -130,11 +130,7 @@ def _split(texts: Sequence[str]) -> _SplitWords:
 
 
 def _hash(split: _SplitWords, seed: int) -> HashedWords:
-    words = split.distinct
-    _, offsets, data = words.buffers()
-    offsets = np.frombuffer(offsets, np.int64)[words.offset:words.offset + len(words) + 1]
-    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
-    unique_hashes = xxh64(data, offsets, seed)
+    unique_hashes = xxh64(*string_bytes(split.distinct), seed)
     return HashedWords(unique_hashes[split.index], split.counts, split.lengths, unique_hashes, split.index)
 
 
