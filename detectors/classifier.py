@@ -49,7 +49,7 @@ from detectors.lexicon import (
 )
 from detectors.partials import Bundle, Histogram, Sample, Tally
 from detectors.segments import document_sums
-from detectors.text_arrays import compression_ratios, pieces, split_whitespace, utf8, whitespace
+from detectors.text_arrays import compression_ratios, pieces, split_whitespace, utf8
 from detectors.tokens import HashedWords, hash_words, splitmix64, word_hash
 
 FUNCTION_WORDS = ("the", "of", "and", "to", "a", "in", "is", "that", "it", "for", "was", "on", "with", "as", "be", "by",
@@ -218,7 +218,7 @@ class TextFeaturizer:
         words = hash_words(texts)
         if compression is None:
             compression = compression_ratios(texts)
-        layout = normalized_utf8(*utf8(texts), whitespace(texts))
+        layout = normalized_utf8(texts)
         return self._counts(words, len(texts)), style_features(layout, words, self.lexicon, compression)
 
     def _counts(self, words: HashedWords, ndocs: int) -> sp.csr_matrix:

@@ -12,8 +12,11 @@ a whole batch at once, with NumPy over its UTF-8 (what the classifier uses).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
+
+from detectors.text_arrays import utf8, whitespace, whitespace_runs
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
 
@@ -29,19 +32,17 @@ def normalize_layout(text: str) -> str:
 _LF, _CR, _SPACE = 10, 13, 32
 
 
-def normalized_utf8(data: np.ndarray, offsets: np.ndarray, space: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The UTF-8 bytes of `normalize_layout` of each text, from a batch's bytes, offsets and
-    whitespace bytes (`text_arrays.utf8`, `text_arrays.whitespace`) at once: every whitespace
+def normalized_utf8(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of `normalize_layout` of each text, and their offsets, for a whole batch
+    at once from its bytes, whitespace and runs (`detectors.text_arrays`): every whitespace
     run between two words becomes "\\n\\n" where it holds a paragraph break (two newlines with
     only spaces, tabs, \\v or \\f between; in a text with an LF, CR LF and a lone CR are
     newlines too), else one space; runs at either end go."""
+    data, offsets = utf8(texts)
     ndocs = len(offsets) - 1
     if not data.size:
         return data, np.zeros(ndocs + 1, np.int64)
-    cut = np.zeros(data.size + 1, bool)  # the runs: of whitespace or not, each within one text
-    cut[1:-1] = space[1:] != space[:-1]
-    cut[offsets] = True
-    starts = np.flatnonzero(cut[:-1])
+    space, starts = whitespace(texts), whitespace_runs(texts)
     first = np.searchsorted(starts, offsets)  # each text's first run; its runs end where the next text's begin
     runs = np.diff(first)
     doc = np.repeat(np.arange(ndocs), runs)

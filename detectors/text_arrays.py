@@ -84,12 +84,9 @@ def _split_whitespace(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, lis
         return _split_whitespace_in_python(texts)
     data, offsets = utf8(texts)
     word = ~whitespace(texts)
-    cut = np.zeros(data.size + 1, bool)  # where a run of word bytes or of whitespace begins, within a text
-    cut[1:-1] = word[1:] != word[:-1]
-    cut[offsets] = True
-    runs = np.flatnonzero(cut)
-    of_words = word[runs[:-1]]
-    starts, ends = runs[:-1][of_words], runs[1:][of_words]
+    runs = whitespace_runs(texts)
+    of_words = word[runs]
+    starts, ends = runs[of_words], np.r_[runs, data.size][1:][of_words]
     words = pa.LargeStringArray.from_buffers(len(starts), pa.py_buffer(np.r_[0, np.cumsum(ends - starts)]),
                                              pa.py_buffer(data[word]))
     encoded = pc.dictionary_encode(words)
@@ -113,6 +110,19 @@ _WIDE_SPACES = np.array([0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2
 def whitespace(texts: Sequence[str]) -> np.ndarray:
     """Whether each byte of the batch's UTF-8 (`utf8`) belongs to a whitespace character."""
     return prepared(texts, "whitespace", lambda: _whitespace(utf8(texts)[0]))
+
+
+def whitespace_runs(texts: Sequence[str]) -> np.ndarray:
+    """Where each run of whitespace bytes, or of other bytes, begins in the batch's UTF-8
+    (`utf8`, `whitespace`); a text's first byte always begins one, so no run spans two texts."""
+    return prepared(texts, "whitespace_runs", lambda: _runs(utf8(texts)[1], whitespace(texts)))
+
+
+def _runs(offsets: np.ndarray, space: np.ndarray) -> np.ndarray:
+    cut = np.zeros(space.size + 1, bool)
+    cut[1:-1] = space[1:] != space[:-1]
+    cut[offsets] = True
+    return np.flatnonzero(cut[:-1])
 
 
 def _whitespace(data: np.ndarray) -> np.ndarray:

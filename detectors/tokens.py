@@ -93,10 +93,10 @@ def _fold_each(words: list[str]) -> list[str]:
 
     Lower-casing is per character but for Greek final sigma, whose context ends at
     whitespace, so folding a text's whitespace-separated words one by one gives its words."""
-    ascii_words = [w.isascii() for w in words]
+    ascii_words = np.fromiter(map(str.isascii, words), bool, len(words))
     folded = np.empty(len(words), dtype=object)
     for is_ascii in (True, False):
-        where = np.flatnonzero(np.asarray(ascii_words, dtype=bool) == is_ascii)
+        where = np.flatnonzero(ascii_words == is_ascii)
         if not where.size:
             continue
         joined = "\n".join([words[i] for i in where]).lower()

@@ -20,11 +20,10 @@ def _rotl(x: np.ndarray, r: int) -> np.ndarray:
     return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
 
 
-def _words(data: np.ndarray, dtype: str) -> np.ndarray:
-    """The little-endian integer of type `dtype` that starts at each byte of `data` (an
-    unaligned view of the bytes, padded so that the last positions read zeros)."""
-    padded = np.concatenate([data, np.zeros(8, np.uint8)])
-    return np.ndarray((len(data),), dtype, padded, strides=(1,))
+def _words(padded: np.ndarray, size: int, dtype: str) -> np.ndarray:
+    """The little-endian integer of type `dtype` that starts at each of the first `size` bytes
+    (an unaligned view; `padded` ends with 8 zero bytes, read past a string's end)."""
+    return np.ndarray((size,), dtype, padded, strides=(1,))
 
 
 def xxh64(data: np.ndarray, offsets: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -36,7 +35,8 @@ def xxh64(data: np.ndarray, offsets: np.ndarray, seed: int = 0) -> np.ndarray:
     out[long] = [xxhash.xxh64_intdigest(view[start[i]:start[i] + length[i]], seed) for i in long.tolist()]
     short = np.flatnonzero(length < _SHORT)
     at, left = start[short], length[short]
-    eight, four = _words(data, "<u8"), _words(data, "<u4")
+    padded = np.concatenate([data, np.zeros(8, np.uint8)])
+    eight, four = _words(padded, data.size, "<u8"), _words(padded, data.size, "<u4")
     with np.errstate(over="ignore"):
         h = np.uint64(seed) + _P5 + left.astype(np.uint64)
         for _ in range(_SHORT // 8):  # 8-byte steps

@@ -32,7 +32,7 @@ from detectors.partials import TypeCounts
 from detectors.prepared import PreparedTexts
 from detectors.repetition import TOP_NS
 from detectors.segments import document_sums
-from detectors.text_arrays import utf8, whitespace
+from detectors.text_arrays import utf8
 from detectors.tokens import hash_words, normalize, word_hash
 from tests.conftest import make_texts
 
@@ -171,7 +171,7 @@ LAYOUT_TEXT = st.one_of(ANY_TEXT, st.text(st.sampled_from(["a", "\u00e9", "\n", 
 
 
 def layouts_of_each_text(texts: list[str]) -> list[bytes]:
-    data, offsets = normalized_utf8(*utf8(texts), whitespace(texts))
+    data, offsets = normalized_utf8(texts)
     return [bytes(data[a:b]) for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
 
 
