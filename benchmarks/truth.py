@@ -156,10 +156,11 @@ def table(rows: list[dict]) -> str:
 
 
 def methods_table(rows: list[dict], methods: tuple[str, ...] = ("pacc", "sld", "hdy")) -> str:
-    """Per condition, domain and fraction: the pool size, the width of the 95% Wilson interval of the
-    true fraction over the pool (`wilson_interval`, the estimate's own floor) (what even a perfect detector's interval could not beat: the pool is
-    a sample) and, for the headline and each method's own interval, coverage / mean abs error / mean
-    width (points): where the width comes from."""
+    """Per condition, domain and fraction: the pool size, the sampling floor (the width of the 95%
+    Wilson interval of the true fraction over the pool, `wilson_interval`, the estimate's own floor:
+    the pool is a sample, so even a perfect detector's interval could not be narrower) and, for the
+    headline and each method's own interval, coverage / mean abs error / mean width (points):
+    where the width comes from."""
     head = " | ".join(["headline", *methods])
     lines = [f"| condition | domain | true fraction | pool | sampling floor | {head} (coverage / error / width) |",
              "|---|---|---|---|---|" + "---|" * (1 + len(methods))]
