@@ -48,7 +48,7 @@ from detectors.lexicon import (
     lexical_features,
 )
 from detectors.partials import Bundle, Histogram, Sample, Tally
-from detectors.segments import document_sums
+from detectors.segments import document_sums, segment_order, sort_segments
 from detectors.text_arrays import compression_ratios, pieces, split_whitespace, utf8
 from detectors.tokens import HashedWords, hash_words, splitmix64, word_hash
 
@@ -133,16 +133,14 @@ def byte_features(data: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 
 def _uses_in_document(words: HashedWords) -> np.ndarray:
-    """Per word, how often its distinct word occurs in its document (one sort of the
-    (document, word) pairs: about 3x faster than np.unique with inverse and counts; any
-    order of equal pairs gives the same runs, so the sort need not be stable)."""
+    """Per word, how often its distinct word occurs in its document (the runs of each
+    document's sorted word ids; any order of equal ids gives the same runs, so the sort
+    need not be stable)."""
     if not words.index.size:
         return np.zeros(0, np.int64)
-    width = np.int32 if len(words.counts) * len(words.distinct) < 2**31 else np.int64
-    pairs = words.document.astype(width) * width(len(words.distinct)) + words.index.astype(width)
-    order = np.argsort(pairs)
-    ordered = pairs[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    order = segment_order(words.index, words.counts)
+    ordered, document = words.index[order], words.document  # a document's words stay in its segment
+    starts = np.flatnonzero(np.r_[True, (ordered[1:] != ordered[:-1]) | (document[1:] != document[:-1])])
     runs = np.diff(np.r_[starts, ordered.size])
     uses = np.empty(ordered.size, np.int64)
     uses[order] = np.repeat(runs, runs)
@@ -222,19 +220,23 @@ class TextFeaturizer:
         return self._counts(words, len(texts)), style_features(layout, words, self.lexicon, compression)
 
     def _counts(self, words: HashedWords, ndocs: int) -> sp.csr_matrix:
-        document = words.document
-        follows = np.flatnonzero(document[1:] == document[:-1])
+        """Each document's hashed unigrams and bigrams, counted from its sorted keys."""
+        follows = np.flatnonzero(words.document[1:] == words.document[:-1])
         with np.errstate(over="ignore"):
             bigrams = splitmix64(words.hashes[follows] * _BIGRAM ^ words.hashes[follows + 1])
-        keys = np.concatenate([words.hashes, bigrams]) % np.uint64(self.word_features)
-        width = np.int32 if ndocs * self.word_features < 2**31 else np.int64  # int32 sorts twice as fast
-        cells = np.concatenate([document, document[follows]]).astype(width) * self.word_features + keys.astype(width)
-        cells = np.sort(cells)
-        starts = np.flatnonzero(np.r_[cells.size > 0, cells[1:] != cells[:-1]])  # none when no document has a word
-        counts = np.diff(np.r_[starts, cells.size]).astype(np.float32)
-        cells = cells[starts]
-        indptr = np.searchsorted(cells // self.word_features, np.arange(ndocs + 1))
-        return sp.csr_matrix((counts, cells % self.word_features, indptr), shape=(ndocs, self.word_features))
+        unigrams, bigram_counts = words.counts, np.maximum(words.counts - 1, 0)
+        per_document = unigrams + bigram_counts  # each document's unigrams, then its bigrams
+        first = np.cumsum(per_document) - per_document
+        keys = np.empty(int(per_document.sum()), np.uint64)
+        keys[np.arange(unigrams.sum()) + np.repeat(first - (np.cumsum(unigrams) - unigrams), unigrams)] = words.hashes
+        shift = first + unigrams - (np.cumsum(bigram_counts) - bigram_counts)
+        keys[np.arange(follows.size) + np.repeat(shift, bigram_counts)] = bigrams
+        keys = sort_segments(keys % np.uint64(self.word_features), per_document)
+        document = np.repeat(np.arange(ndocs), per_document)
+        starts = np.flatnonzero(np.r_[keys.size > 0, (keys[1:] != keys[:-1]) | (document[1:] != document[:-1])])
+        counts = np.diff(np.r_[starts, keys.size]).astype(np.float32)
+        indptr = np.r_[0, np.cumsum(np.bincount(document[starts], minlength=ndocs))]
+        return sp.csr_matrix((counts, keys[starts].astype(np.int64), indptr), shape=(ndocs, self.word_features))
 
 
 def sublinear(counts: sp.csr_matrix) -> sp.csr_matrix:

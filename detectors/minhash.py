@@ -27,6 +27,7 @@ import pyarrow as pa
 from datasketch import MinHash
 
 from detectors.base import Column, Detector
+from detectors.segments import sort_segments
 from detectors.tokens import hash_words
 
 _EMPTY = np.uint32(0xFFFFFFFF)
@@ -90,16 +91,18 @@ class MinHashDetector(Detector):
         # Full shingles start wherever n words remain in the document.
         starts = np.flatnonzero(np.arange(word_hash.size) + n <= doc_start[1:][doc_of_word])
         hashes = self._polynomial(word_hash, starts, np.full(starts.size, n))
-        owners = doc_of_word[starts]
-        short = np.flatnonzero((counts > 0) & (counts < n))  # one shingle of all their words
-        if short.size:
-            hashes = np.concatenate([hashes, self._polynomial(word_hash, doc_start[short], counts[short])])
-            owners = np.concatenate([owners, short])
-        folded = ((hashes >> np.uint64(32)) ^ hashes) & np.uint64(0xFFFFFFFF)
-        keyed = np.sort(owners.astype(np.uint64) << np.uint64(32) | folded)
-        keyed = keyed[np.r_[True, keyed[1:] != keyed[:-1]]] if keyed.size else keyed
-        offsets = np.searchsorted((keyed >> np.uint64(32)).astype(np.int64), np.arange(len(texts) + 1))
-        return (keyed & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets
+        short = (counts > 0) & (counts < n)  # one shingle of all their words
+        full = np.maximum(counts - n + 1, 0)
+        per_document = full + short  # shingles, document after document: a short document's one in its place
+        first = np.cumsum(per_document) - per_document
+        shingles = np.empty(int(per_document.sum()), np.uint64)
+        shingles[np.arange(starts.size) + np.repeat(np.cumsum(short) - short, full)] = hashes
+        shingles[first[short]] = self._polynomial(word_hash, doc_start[:-1][short], counts[short])
+        shingles = sort_segments((shingles >> np.uint64(32) ^ shingles) & np.uint64(0xFFFFFFFF), per_document)
+        document = np.repeat(np.arange(len(texts)), per_document)
+        distinct = np.flatnonzero(np.r_[shingles.size > 0, (shingles[1:] != shingles[:-1]) | (document[1:] != document[:-1])])
+        offsets = np.r_[0, np.cumsum(np.bincount(document[distinct], minlength=len(texts)))]
+        return shingles[distinct].astype(np.uint32), offsets
 
     @staticmethod
     def _polynomial(word_hash: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

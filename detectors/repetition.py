@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from detectors.base import Column, Detector
 from detectors.partials import Bundle, Histogram, Tally
-from detectors.segments import document_sums
+from detectors.segments import document_sums, segment_order
 from detectors.text_arrays import compression_ratios, split_whitespace
 from detectors.tokens import splitmix64
 
@@ -233,10 +233,10 @@ class RepetitionDetector(Detector):
         """TTR and MATTR from each word's previous occurrence in its document."""
         w = self.mattr_window
         i = np.arange(words.ids.size)
-        key = words.doc * (int(words.lower_ids.max()) + 1 if i.size else 1) + words.lower_ids
-        order = np.argsort(key, kind="stable")
+        order = segment_order(words.lower_ids, words.counts, stable=True)
+        lower = words.lower_ids[order]  # a document's words stay in its segment
         prev = np.full(i.size, -1, dtype=np.int64)
-        same = key[order[1:]] == key[order[:-1]]
+        same = (lower[1:] == lower[:-1]) & (words.doc[1:] == words.doc[:-1])
         prev[order[1:][same]] = order[:-1][same]
         # A word is new in window [s, s + w) iff its previous occurrence is before s; count,
         # for each word, the windows of its document where it is new.

@@ -31,7 +31,7 @@ from detectors.occurrence import WordOccurrenceDetector
 from detectors.partials import TypeCounts
 from detectors.prepared import PreparedTexts
 from detectors.repetition import TOP_NS
-from detectors.segments import document_sums
+from detectors.segments import document_sums, segment_order, sort_segments
 from detectors.text_arrays import utf8
 from detectors.tokens import hash_words, normalize, word_hash
 from tests.conftest import make_texts
@@ -234,3 +234,21 @@ def test_document_sums_equal_summing_each_documents_words_in_a_loop(counts, rows
     bounds = np.r_[0, np.cumsum(counts)]
     expected = [[sum(row[bounds[d]:bounds[d + 1]]) for d in range(len(counts))] for row in per_word]
     assert document_sums(per_word, counts).tolist() == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(counts=st.lists(st.one_of(st.integers(0, 6), st.integers(60, 300)), max_size=12),
+       top=st.sampled_from([1, 7, 2**16 - 2, 2**16, 2**32 - 1]), seed=st.integers(0, 2**32 - 1))
+def test_segment_sorts_equal_sorting_each_document_in_a_loop(counts, top, seed):
+    # Long documents among short ones take the packed path, the others the one-row-per-document
+    # matrix; values up to 2**32 - 1 need a 64-bit matrix (its padding is above every value).
+    counts = np.array(counts, np.int64)
+    values = np.random.default_rng(seed).integers(0, top, int(counts.sum()), endpoint=True).astype(np.uint64)
+    bounds = np.r_[0, np.cumsum(counts)].tolist()
+    segments = [range(a, b) for a, b in zip(bounds, bounds[1:])]
+    stable = [i for segment in segments for i in sorted(segment, key=lambda i: values[i])]  # Python's sort is stable
+    assert sort_segments(values, counts).tolist() == values[stable].tolist()
+    assert segment_order(values, counts, stable=True).tolist() == stable
+    order = segment_order(values, counts)
+    assert values[order].tolist() == values[stable].tolist()
+    assert all(sorted(order[s.start:s.stop].tolist()) == list(s) for s in segments)  # each document's own words
