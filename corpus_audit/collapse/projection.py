@@ -167,7 +167,8 @@ def _poisson_rows(rng: np.random.Generator, mean: np.ndarray, types: np.ndarray)
     types' values directly, value by value, as conditional binomials (exact)."""
     expand = (types <= _EXPAND) | (mean > _BULK_MEAN)
     rows = np.repeat(np.flatnonzero(expand), types[expand])
-    out_rows, out_values, out_types = [rows], [rng.poisson(mean[rows]).astype(np.float64)], [np.ones(len(rows), np.int64)]
+    out_rows, out_types = [rows], [np.ones(len(rows), np.int64)]
+    expanded = rng.poisson(mean[rows]).astype(np.float64)
     bulk = np.flatnonzero(~expand)
     left, lam = types[bulk].copy(), mean[bulk]
     pmf, mass, value = np.exp(-lam), np.ones(len(bulk)), 0
@@ -176,7 +177,6 @@ def _poisson_rows(rng: np.random.Generator, mean: np.ndarray, types: np.ndarray)
         drawn = rng.binomial(left, share)
         hit = drawn > 0
         out_rows.append(bulk[hit])
-        out_values.append(np.full(int(hit.sum()), float(value)))
         out_types.append(drawn[hit])
         left -= drawn
         mass = mass - pmf
@@ -184,7 +184,8 @@ def _poisson_rows(rng: np.random.Generator, mean: np.ndarray, types: np.ndarray)
         pmf = pmf * lam / value
         going = left > 0
         bulk, left, lam, pmf, mass = bulk[going], left[going], lam[going], pmf[going], mass[going]
-    return np.concatenate(out_rows), np.concatenate(out_values), np.concatenate(out_types)
+    values = np.repeat(np.arange(len(out_rows) - 1, dtype=np.float64), [len(r) for r in out_rows[1:]])  # a row per value
+    return np.concatenate(out_rows), np.concatenate([expanded, values]), np.concatenate(out_types)
 
 
 def _collapse(group: np.ndarray, count: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -202,7 +203,9 @@ def _collapse(group: np.ndarray, count: np.ndarray, types: np.ndarray) -> tuple[
         return group[starts], count[starts], np.add.reduceat(types, starts)
     keys = group.astype(np.int64) * width + count.astype(np.int64)
     single = types == 1  # most rows: one type drawn alone, whose keys need only be counted (a sort, not an argsort)
-    distinct, summed = np.unique(keys[single], return_counts=True)
+    ordered = np.sort(keys[single], kind="stable")  # runs of ascending classes: timsort takes them 2x faster
+    starts = np.flatnonzero(np.r_[ordered.size > 0, ordered[1:] != ordered[:-1]])
+    distinct, summed = ordered[starts], np.diff(np.r_[starts, ordered.size])
     if not single.all():  # then merge in the rows of several types
         merged = np.concatenate([distinct, keys[~single]])
         order = np.argsort(merged, kind="stable")
