@@ -110,7 +110,7 @@ class _WordBatch:
         self.doc = np.repeat(np.arange(self.ndocs), counts)
         self.counts = counts
         self.ids = codes.astype(np.int64)
-        self.lengths = np.fromiter((len(u) for u in uniques), np.int64, len(uniques))[self.ids]
+        self.lengths = np.fromiter(map(len, uniques), np.int64, len(uniques))[self.ids]
         lower_codes, _ = pd.factorize(np.asarray([u.lower() for u in uniques], dtype=object)) if len(uniques) else (np.empty(0, np.int64), [])
         self.lower_ids = lower_codes.astype(np.int64)[self.ids] if len(uniques) else np.empty(0, np.int64)
         self.end = np.cumsum(counts)[self.doc] if self.doc.size else np.empty(0, np.int64)  # end of each word's doc
