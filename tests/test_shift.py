@@ -123,15 +123,52 @@ def test_a_shifted_estimate_spans_every_calibration_in_the_bank():
     ("synthetic_fraction>0.50", False, False),  # nowhere in the interval
     ("synthetic_fraction<0.03", False, True),
     ("synthetic_fraction<=0.01", False, False),
+    ("unique_synthetic_fraction>0.10", False, True),  # 6%, its own interval [1%, 30%]
+    ("unique_synthetic_fraction>0.35", False, False),  # inside the headline's interval, not in its own
     ("ci_high>0.5", False, False),  # a rule on the interval's own end is judged as written
 ])
 def test_a_rule_on_a_shifted_estimate_fails_if_the_interval_could_break_it(rule, broken_if_calibrated, broken_if_shifted):
-    audit = {"synthetic_fraction": {"estimate": 0.05, "ci_low": 0.02, "ci_high": 0.40, "state": "calibrated"}}
+    unique = {"documents": 900, "estimate": 0.06, "ci_low": 0.01, "ci_high": 0.30}
+    audit = {"synthetic_fraction": {"estimate": 0.05, "ci_low": 0.02, "ci_high": 0.40, "state": "calibrated",
+                                    "unique_documents": unique}}
     assert gating.evaluate([gating.parse_rule(rule)], audit)[0]["broken"] is broken_if_calibrated
     audit["synthetic_fraction"]["state"] = "shifted"
     result = gating.evaluate([gating.parse_rule(rule)], audit)[0]
     assert result["broken"] is broken_if_shifted
-    assert ("judged_on" in result) is rule.startswith("synthetic_fraction")
+    assert ("judged_on" in result) is rule.startswith(("synthetic_fraction", "unique_synthetic_fraction"))
+
+
+def test_the_unique_document_estimate_of_a_shifted_audit_spans_the_bank_too(tmp_path):
+    # 600 documents, the first 100 copies of one (a near-duplicate cluster): the estimate over
+    # one document per cluster must be made as the headline is, bank included, not from the
+    # untrusted calibration alone; without near-duplicates it is the headline.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from corpus_audit.estimate.composition import composition
+    from detectors import Histogram
+    from detectors.classifier import SCORE_BINS
+
+    rng = np.random.default_rng(9)
+    low = Calibration(scores_of(rng, 400, 0.1), scores_of(rng, 400, 0.9), "a domain where the corpus reads as 50%")
+    high = Calibration(scores_of(rng, 400, 0.3), scores_of(rng, 400, 0.6), "one where it reads as 67%")
+    choice = Choice(low, "shifted", {"statistic": 0.8, "threshold": 0.6, "verdict": "shifted"}, {"a": low, "b": high}, "unlike them")
+    p = np.clip(rng.normal(0.5, 0.15, 600), 0, 1).astype(np.float32)
+    ids = [f"d{i}" for i in range(600)]
+    counts_of = lambda values: Histogram(0.0, 1.0, SCORE_BINS).add(values.astype(np.float64)).counts  # noqa: E731
+    for cluster in ([None] * 600, ["d0"] * 100 + [None] * 500):
+        (tmp_path / "documents").mkdir(exist_ok=True)
+        pq.write_table(pa.table({"doc_id": ids, "p_synthetic": p, "near_dup_cluster": pa.array(cluster, pa.string()),
+                                 "gopher_repetition_flag": np.zeros(600, bool)}), tmp_path / "documents" / "part.parquet")
+        section = honest_estimate(ScoreSet.from_histogram(counts_of(p)), choice, seed=0)
+        composition(section, tmp_path / "documents", ["part.parquet"], choice, 0, counts_of(p))
+        unique_p = p if cluster[1] is None else np.r_[p[:1], p[100:]]  # d0 stands for its cluster
+        expected = honest_estimate(ScoreSet.from_histogram(counts_of(unique_p)), choice, seed=0)
+        got = section["unique_documents"]
+        assert got["documents"] == len(unique_p)
+        assert [got[k] for k in ("estimate", "ci_low", "ci_high")] == [expected[k] for k in ("estimate", "ci_low", "ci_high")]
+        trusted = estimate(ScoreSet.from_histogram(counts_of(unique_p)), low, seed=0)  # the untrusted calibration alone
+        assert got["ci_high"] - got["ci_low"] > trusted["ci_high"] - trusted["ci_low"] + 0.05
 
 
 def test_sample_is_the_bottom_k_of_the_union_in_any_merge_order():

@@ -10,21 +10,25 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from corpus_audit.estimate.estimation import Calibration, estimate
+from corpus_audit.estimate.honest import Choice, honest_estimate
 from corpus_audit.estimate.quantify import ScoreSet, equal_prior_platt, equal_prior_posterior
 from detectors import Histogram
 from detectors.classifier import SCORE_BINS
 
 
-def composition(section: dict[str, Any], documents: Path, parts: list[str], calibration: Calibration,
-                seed: int) -> None:
+def composition(section: dict[str, Any], documents: Path, parts: list[str], choice: Choice, seed: int,
+                corpus_counts: np.ndarray) -> None:
     """The estimate over unique documents (one per near-duplicate cluster), and the share of
     the estimated machine-written mass in near-duplicate clusters and in documents over a
     repetition threshold. A document's mass is its `p_synthetic` recalibrated on the
     estimate's calibration sets to an equal-prior posterior (as `sld` does), then moved to
-    the estimated prior."""
+    the estimated prior.
+
+    The unique-document estimate is made as the headline is (`honest_estimate` under the same
+    `choice`: spanning the bank when the calibration is shifted); where the unique documents'
+    score histogram is the corpus's (`corpus_counts`: no near-duplicates), it is the headline's."""
     prior = min(max(section["estimate"], 1e-9), 1 - 1e-9)
-    platt = equal_prior_platt(calibration.human, calibration.synthetic)
+    platt = equal_prior_platt(choice.calibration.human, choice.calibration.synthetic)
     unique = Histogram(0.0, 1.0, SCORE_BINS)
     sums = np.zeros((2, 3))  # (mass, documents) x (all, in clusters, over a repetition threshold)
     columns = ["doc_id", "p_synthetic", "near_dup_cluster", "gopher_repetition_flag"]
@@ -41,7 +45,8 @@ def composition(section: dict[str, Any], documents: Path, parts: list[str], cali
         unique.add(p[first])
         for row, weights in enumerate((mass, np.ones_like(p))):
             sums[row] += [weights.sum(), weights[cluster].sum(), weights[repetitive].sum()]
-    result = estimate(ScoreSet.from_histogram(unique.counts), calibration, seed=seed)
+    same = np.array_equal(unique.counts, corpus_counts)  # the same scores, calibration and seed: the same figures
+    result = section if same else honest_estimate(ScoreSet.from_histogram(unique.counts), choice, seed=seed)
     section["unique_documents"] = {"documents": unique.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high")}}
     (mass_clustered, mass_repetitive), (clustered, repetitive) = (
         [float(x) / row[0] if row[0] else None for x in row[1:]] for row in sums)

@@ -177,8 +177,8 @@ class Scan:
                     self.progress.phase("estimating the synthetic fraction")
                     audit.update(estimated.result())
                     if minhash is not None:
-                        composition(audit["synthetic_fraction"], self.state.documents, self._parts(),
-                                    self.calibration, self.config.seed)
+                        composition(audit["synthetic_fraction"], self.state.documents, self._parts(), self.choice,
+                                    self.config.seed, self.merged["classifier"].parts["p_synthetic"].counts)
                 if projected is not None:
                     self.progress.phase("projecting collapse risk")
                     load_chart_library()  # while the projection runs on the workers
@@ -268,7 +268,7 @@ class Scan:
             choice.calibration.redraw.prepare(ROUNDS, engine.map)
         if self.references is not None and self.references.dated:
             sections["human_before"] = self.references.dated
-        calibration = self.calibration = choice.calibration
+        self.choice, calibration = choice, choice.calibration
         independent = None
         if "occurrence" in self.merged:
             independent = {"occurrence_mle": occurrence_interval(self.merged["occurrence"], seed=self.config.seed)}

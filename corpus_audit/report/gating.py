@@ -5,8 +5,9 @@ to 1 (every metric but `risk` is a fraction; a trailing % divides by 100) or, fo
 a grade, compared in the order low < moderate < high < critical.
 
 A rule on the synthetic fraction of a *shifted* audit (the corpus is unlike the data the
-estimate was calibrated on) is judged on the whole interval: it breaks when any value in
-the interval would break it, so an estimate that cannot be trusted fails closed.
+estimate was calibrated on), over all documents or over unique ones, is judged on that
+estimate's whole interval: it breaks when any value in the interval would break it, so an
+estimate that cannot be trusted fails closed.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ class Rule:
 def _shifted_interval(rule: Rule, audit: dict[str, Any]) -> tuple[float, float] | None:
     """The interval a rule on the estimate is judged on, when the audit's calibration is shifted."""
     fraction = audit.get("synthetic_fraction") or {}
-    if rule.metric == "synthetic_fraction" and fraction.get("state") == "shifted":
-        return float(fraction["ci_low"]), float(fraction["ci_high"])
+    judged = {"synthetic_fraction": fraction, "unique_synthetic_fraction": fraction.get("unique_documents")}.get(rule.metric)
+    if judged and fraction.get("state") == "shifted":
+        return float(judged["ci_low"]), float(judged["ci_high"])
     return None
 
 
