@@ -133,10 +133,12 @@ def running_scan(tmp_path: Path, engine: str) -> tuple[Path, Path, subprocess.Po
 @pytest.mark.parametrize("engine", ["local", "dask"])
 def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tmp_path, engine):
     corpus, out, scan = running_scan(tmp_path, engine)
+    assert scan.poll() is None, "the scan ended before its first shard's state was seen"
     workers = _descendants(scan.pid)
     os.killpg(scan.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
     _, stderr = scan.communicate(timeout=120)
-    assert scan.returncode == 130, stderr
+    finished = len(list((out / "state").glob("shard-*.json")))
+    assert scan.returncode == 130, f"exit {scan.returncode} with {finished} of 24 shards' states; stderr: {stderr!r}"
     assert stderr.strip().splitlines() == ["corpus-audit: error: interrupted; finished shards are kept, "
                                            "rerun with --resume to continue"]
     for _ in range(200):  # the pool's processes end with the main one (waiting at most 10 s)
@@ -145,7 +147,6 @@ def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tm
         time.sleep(0.05)
     assert workers and not [pid for pid in workers if _alive(pid)]
     assert not (out / "audit.json").exists()
-    finished = len(list((out / "state").glob("shard-*.json")))
     assert 1 <= finished < 24
     clean = run(tmp_path, corpus, out=tmp_path / "clean")
     resumed = run(tmp_path, corpus, out=out, resume=True)
