@@ -120,10 +120,16 @@ def running_scan(tmp_path: Path, engine: str) -> tuple[Path, Path, subprocess.Po
     for k in range(24):
         write_parquet(corpus / f"shard-{k:02d}.parquet", make_texts(500, start=500 * k))
     out = tmp_path / "interrupted"
-    scan = subprocess.Popen([sys.executable, "-m", "corpus_audit", "scan", str(corpus), "--out", str(out), "--workers", "2",
-                             "--engine", engine],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={"PATH": "/usr/bin:/bin", "CI": "true"})
+    # Ctrl-C reaches a terminal's foreground job; a job a shell starts in the background (CI run
+    # with `&`) ignores SIGINT, and a child inherits that: start the scan as a terminal would.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        scan = subprocess.Popen([sys.executable, "-m", "corpus_audit", "scan", str(corpus), "--out", str(out), "--workers",
+                                 "2", "--engine", engine],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                env={"PATH": "/usr/bin:/bin", "CI": "true"})
+    finally:
+        signal.signal(signal.SIGINT, previous)
     while not list((out / "state").glob("shard-*.json")) and scan.poll() is None:
         time.sleep(0.05)
     return corpus, out, scan
