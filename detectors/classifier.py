@@ -48,7 +48,7 @@ from detectors.lexicon import (
     lexical_features,
 )
 from detectors.partials import Bundle, Histogram, Sample, Tally
-from detectors.segments import document_sums, segment_order, sort_segments
+from detectors.segments import document_sums, segment_order, segment_runs, sort_segments
 from detectors.text_arrays import compression_ratios, pieces, split_whitespace, utf8
 from detectors.tokens import HashedWords, hash_words, splitmix64, word_hash
 
@@ -139,8 +139,8 @@ def _uses_in_document(words: HashedWords) -> np.ndarray:
     if not words.index.size:
         return np.zeros(0, np.int64)
     order = segment_order(words.index, words.counts)
-    ordered, document = words.index[order], words.document  # a document's words stay in its segment
-    starts = np.flatnonzero(np.r_[True, (ordered[1:] != ordered[:-1]) | (document[1:] != document[:-1])])
+    ordered = words.index[order]  # a document's words stay in its segment
+    starts, _ = segment_runs(ordered, words.counts)
     runs = np.diff(np.r_[starts, ordered.size])
     uses = np.empty(ordered.size, np.int64)
     uses[order] = np.repeat(runs, runs)
@@ -232,10 +232,8 @@ class TextFeaturizer:
         shift = first + unigrams - (np.cumsum(bigram_counts) - bigram_counts)
         keys[np.arange(follows.size) + np.repeat(shift, bigram_counts)] = bigrams
         keys = sort_segments(keys % np.uint64(self.word_features), per_document)
-        document = np.repeat(np.arange(ndocs), per_document)
-        starts = np.flatnonzero(np.r_[keys.size > 0, (keys[1:] != keys[:-1]) | (document[1:] != document[:-1])])
+        starts, indptr = segment_runs(keys, per_document)
         counts = np.diff(np.r_[starts, keys.size]).astype(np.float32)
-        indptr = np.r_[0, np.cumsum(np.bincount(document[starts], minlength=ndocs))]
         return sp.csr_matrix((counts, keys[starts].astype(np.int64), indptr), shape=(ndocs, self.word_features))
 
 

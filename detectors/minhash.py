@@ -27,7 +27,7 @@ import pyarrow as pa
 from datasketch import MinHash
 
 from detectors.base import Column, Detector
-from detectors.segments import sort_segments
+from detectors.segments import segment_runs, sort_segments
 from detectors.tokens import hash_words
 
 _EMPTY = np.uint32(0xFFFFFFFF)
@@ -99,9 +99,7 @@ class MinHashDetector(Detector):
         shingles[np.arange(starts.size) + np.repeat(np.cumsum(short) - short, full)] = hashes
         shingles[first[short]] = self._polynomial(word_hash, doc_start[:-1][short], counts[short])
         shingles = sort_segments((shingles >> np.uint64(32) ^ shingles) & np.uint64(0xFFFFFFFF), per_document)
-        document = np.repeat(np.arange(len(texts)), per_document)
-        distinct = np.flatnonzero(np.r_[shingles.size > 0, (shingles[1:] != shingles[:-1]) | (document[1:] != document[:-1])])
-        offsets = np.r_[0, np.cumsum(np.bincount(document[distinct], minlength=len(texts)))]
+        distinct, offsets = segment_runs(shingles, per_document)
         return shingles[distinct].astype(np.uint32), offsets
 
     @staticmethod

@@ -39,18 +39,17 @@ def _rows(counts: np.ndarray) -> tuple[np.ndarray, int]:
     return in_rows, int(counts[in_rows].max()) if in_rows.any() else 0
 
 
-def _matrix(values: np.ndarray, counts: np.ndarray, width: int, dtype: type) -> tuple[np.ndarray, np.ndarray]:
-    """(values one document per row, padded at the end with a number above all of them; where the values are)."""
+def _matrix(values: np.ndarray, counts: np.ndarray, width: int, radix: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(values one document per row, padded at the end with a number above all of them; where the values are).
+
+    The matrix has the narrowest unsigned type that holds the padding (16-bit only for a stable
+    argsort, `radix`, which NumPy radix-sorts; its other 16-bit sorts are slower than 32-bit ones)."""
+    top = int(values.max()) + 1
+    dtype = np.uint16 if radix and top < 2**16 else np.uint32 if top < 2**32 else np.uint64
     present = np.arange(width) < counts[:, None]
-    matrix = np.full((len(counts), width), int(values.max(initial=0)) + 1, dtype)
+    matrix = np.full((len(counts), width), top, dtype)
     matrix[present] = values
     return matrix, present
-
-
-def _dtype(top: int, radix: bool = False) -> type:
-    """The narrowest unsigned type for numbers up to `top` (16-bit only for a stable argsort, which
-    NumPy radix-sorts; its other 16-bit sorts are slower than 32-bit ones)."""
-    return np.uint16 if radix and top < 2**16 else np.uint32 if top < 2**32 else np.uint64
 
 
 def sort_segments(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -60,7 +59,7 @@ def sort_segments(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     in_row = np.repeat(in_rows, counts)
     out = np.empty_like(values)
     if width:
-        matrix, present = _matrix(values[in_row], counts[in_rows], width, _dtype(int(values.max()) + 1))
+        matrix, present = _matrix(values[in_row], counts[in_rows], width)
         matrix.sort(axis=1)
         out[in_row] = matrix[present]
     if not in_rows.all():
@@ -76,7 +75,7 @@ def segment_order(values: np.ndarray, counts: np.ndarray, stable: bool = False) 
     order = np.empty(values.size, np.int64)
     if width:
         inside = counts[in_rows]
-        matrix, present = _matrix(values[in_row], inside, width, _dtype(int(values.max()) + 1, radix=stable))
+        matrix, present = _matrix(values[in_row], inside, width, radix=stable)
         columns = np.argsort(matrix, axis=1, kind="stable" if stable else None)[present]
         position = np.flatnonzero(in_row)
         order[in_row] = position[np.repeat(np.cumsum(inside) - inside, inside) + columns]
@@ -90,3 +89,15 @@ def _packed_order(values: np.ndarray, counts: np.ndarray, stable: bool) -> np.nd
     """`segment_order` of long documents: one argsort of (document, value) packed in 64 bits."""
     document = np.repeat(np.arange(len(counts), dtype=np.uint64), counts)
     return np.argsort(document << np.uint64(32) | values.astype(np.uint64), kind="stable" if stable else None)
+
+
+def segment_runs(ordered: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of equal values in each document's sorted values (`sort_segments`; a run never
+    crosses documents): where each run starts, and the len(counts) + 1 offsets of each
+    document's runs among them."""
+    bounds = np.r_[0, np.cumsum(counts)]
+    cut = np.zeros(ordered.size, bool)
+    cut[1:] = ordered[1:] != ordered[:-1]
+    cut[bounds[:-1][counts > 0]] = True
+    starts = np.flatnonzero(cut)
+    return starts, np.searchsorted(starts, bounds)

@@ -31,7 +31,7 @@ from detectors.occurrence import WordOccurrenceDetector
 from detectors.partials import TypeCounts
 from detectors.prepared import PreparedTexts
 from detectors.repetition import TOP_NS
-from detectors.segments import document_sums, segment_order, sort_segments
+from detectors.segments import document_sums, segment_order, segment_runs, sort_segments
 from detectors.text_arrays import utf8
 from detectors.tokens import hash_words, normalize, word_hash
 from tests.conftest import make_texts
@@ -252,3 +252,8 @@ def test_segment_sorts_equal_sorting_each_document_in_a_loop(counts, top, seed):
     order = segment_order(values, counts)
     assert values[order].tolist() == values[stable].tolist()
     assert all(sorted(order[s.start:s.stop].tolist()) == list(s) for s in segments)  # each document's own words
+    ordered = values[stable]
+    runs = [[i for i in s if i == s.start or ordered[i] != ordered[i - 1]] for s in segments]  # a run never crosses documents
+    starts, offsets = segment_runs(ordered, counts)
+    assert starts.tolist() == [i for r in runs for i in r]
+    assert offsets.tolist() == np.r_[0, np.cumsum([len(r) for r in runs])].tolist()
