@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from corpus_audit.estimate.estimation import ROUNDS, Calibration, estimate
-from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet
+from corpus_audit.estimate.quantify import ScoreSet, adjust_many, pacc
 from corpus_audit.estimate.shift import MIN_DOCUMENTS, ShiftTest, shift_test
 
-BANK_METHOD = "pacc"
+BANK_METHOD = "pacc"  # the bank's intervals are adjusted mean scores (`_bank_interval`)
 SEVERE = 0.9
 
 
@@ -73,7 +73,7 @@ def choose(scores: ScoreSet, corpus_features: np.ndarray, candidates: list[Candi
             return Choice(candidates[0].calibration, "calibrated", shift)
         return Choice(fallback, "shifted", shift, bank, "too few documents to tell whether the calibration applies",
                       unbounded=True)
-    jobs = [(c.features, c.labels, QUANTIFIERS["pacc"](scores, c.calibration.human, c.calibration.synthetic))
+    jobs = [(c.features, c.labels, pacc(scores, c.calibration.human, c.calibration.synthetic))
             for c in candidates]
     tests = list(zip(map_(partial(_shift_job, corpus=corpus_features, seed=seed), jobs), candidates))
     test, nearest = min(tests, key=lambda pair: pair[0].statistic)
@@ -86,14 +86,15 @@ def choose(scores: ScoreSet, corpus_features: np.ndarray, candidates: list[Candi
                   f"shift statistic {test.statistic:.3f} > threshold {test.threshold:.3f})", unbounded=severe)
 
 
-def _method_interval(scores: ScoreSet, calibration: Calibration, rounds: int, confidence: float,
-                     rng: np.random.Generator) -> dict[str, float]:
-    quantify = QUANTIFIERS[BANK_METHOD]
-    draws = [quantify(scores.resample(rng), calibration.human.resample(rng), calibration.synthetic.resample(rng))
-             for _ in range(rounds)]
+def _bank_interval(corpus_means: np.ndarray, calibration: Calibration, confidence: float,
+                   rng: np.random.Generator) -> tuple[float, float]:
+    """The percentile interval of `pacc` under one bank calibration: round r solves the corpus's
+    r-th resampled mean (shared by every calibration of the bank) against resamples of both sets."""
+    rounds = len(corpus_means)
+    draws = adjust_many(corpus_means, calibration.human.resampled_means(rng, rounds),
+                        calibration.synthetic.resampled_means(rng, rounds))
     tail = (1 - confidence) / 2
-    return {"estimate": quantify(scores, calibration.human, calibration.synthetic),
-            "ci_low": float(np.quantile(draws, tail)), "ci_high": float(np.quantile(draws, 1 - tail))}
+    return float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))
 
 
 def honest_estimate(scores: ScoreSet, choice: Choice, rounds: int = ROUNDS, confidence: float = 0.95, seed: int = 0,
@@ -104,10 +105,12 @@ def honest_estimate(scores: ScoreSet, choice: Choice, rounds: int = ROUNDS, conf
     result["calibration"]["shift"] = choice.shift
     if choice.state == "shifted":
         rng = np.random.default_rng(seed)
-        quantify = QUANTIFIERS[BANK_METHOD]
-        spread = {name: ({"estimate": quantify(scores, calibration.human, calibration.synthetic)} if choice.unbounded
-                         else _method_interval(scores, calibration, rounds, confidence, rng))
-                  for name, calibration in choice.bank.items()}  # unbounded: the interval is [0, 1] whatever they say
+        corpus_means = None if choice.unbounded else scores.resampled_means(rng, rounds)
+        spread = {}
+        for name, calibration in choice.bank.items():
+            spread[name] = {"estimate": pacc(scores, calibration.human, calibration.synthetic)}
+            if corpus_means is not None:  # unbounded: the interval is [0, 1] whatever they say
+                spread[name].update(zip(("ci_low", "ci_high"), _bank_interval(corpus_means, calibration, confidence, rng)))
         result["bank"] = {"method": BANK_METHOD, "calibrations": "out-of-domain scores of each training domain",
                           "estimates": spread}
         result["ci_low"] = 0.0 if choice.unbounded else min([result["ci_low"], *(s["ci_low"] for s in spread.values())])

@@ -63,6 +63,14 @@ class ScoreSet:
         n = int(round(self.size))
         return ScoreSet(self.values, rng.multinomial(n, self.weights / self.size).astype(np.float64), self._bins)
 
+    def resampled_means(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
+        """The mean of each of `rounds` bootstrap resamples, drawn at once (what `resample().mean()`
+        gives round by round, without a score set per round)."""
+        n = int(round(self.size))
+        if n == 0:
+            return np.zeros(rounds)
+        return rng.multinomial(n, self.weights / self.size, size=rounds) @ self.values / n
+
     def histogram(self, bins: int) -> np.ndarray:
         """Weights summed in `bins` equal bins over [0, 1] (the last one closed): what
         `np.histogram(values, bins, (0, 1), weights=weights)[0]` gives, exactly so for the
@@ -85,6 +93,13 @@ def _adjust(observed: float, on_human: float, on_synthetic: float) -> float:
     """Solve observed = a * on_synthetic + (1 - a) * on_human for a (clipped to [0, 1])."""
     spread = on_synthetic - on_human
     return _clip((observed - on_human) / spread) if spread > 0 else _clip(observed)
+
+
+def adjust_many(observed: np.ndarray, on_human: np.ndarray, on_synthetic: np.ndarray) -> np.ndarray:
+    """`_adjust` elementwise, over arrays of bootstrap rounds."""
+    spread = on_synthetic - on_human
+    solved = (observed - on_human) / np.where(spread > 0, spread, 1.0)
+    return np.clip(np.where(spread > 0, solved, observed), 0.0, 1.0)
 
 
 def cc(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet) -> float:
