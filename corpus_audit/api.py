@@ -10,6 +10,7 @@ CLI's `scan` and `project` commands call this module.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import html
 import json
@@ -54,7 +55,9 @@ def audit(source: object, *, out: PathLike | None = None, text_column: str | Non
     inputs = as_inputs(source)
     temporary = out is None
     directory = Path(tempfile.mkdtemp(prefix="corpus-audit-")) if temporary else Path(out)
-    with tempfile.TemporaryDirectory(prefix="corpus-audit-spool-") as spool_dir:
+    # only an in-memory corpus is spooled: a scan of files makes no directory that a kill -9 would leave behind
+    spooling = tempfile.TemporaryDirectory(prefix="corpus-audit-spool-") if inputs is None else contextlib.nullcontext()
+    with spooling as spool_dir:
         try:
             sources = None if inputs is not None else [spool(source, Path(spool_dir))]
             options = {} if workers is None else {"workers": workers}

@@ -113,13 +113,15 @@ def _alive(pid: int) -> bool:
 
 
 def running_scan(tmp_path: Path, engine: str) -> tuple[Path, Path, subprocess.Popen]:
-    """(corpus, out, the process) of a 2-worker scan of 24 shards in its own session, once its first shard is done."""
+    """(corpus, out, the process) of a 2-worker scan of 24 shards in its own session (its TMPDIR `tmp_path / "tmp"`),
+    once its first shard is done."""
     if engine == "dask":
         pytest.importorskip("distributed")
     corpus = tmp_path / "corpus"
     for k in range(24):
         write_parquet(corpus / f"shard-{k:02d}.parquet", make_texts(500, start=500 * k))
     out = tmp_path / "interrupted"
+    (tmp_path / "tmp").mkdir()
     # Ctrl-C reaches a terminal's foreground job; a job a shell starts in the background (CI run
     # with `&`) ignores SIGINT, and a child inherits that: start the scan as a terminal would.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -127,7 +129,7 @@ def running_scan(tmp_path: Path, engine: str) -> tuple[Path, Path, subprocess.Po
         scan = subprocess.Popen([sys.executable, "-m", "corpus_audit", "scan", str(corpus), "--out", str(out), "--workers",
                                  "2", "--engine", engine],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                env={"PATH": "/usr/bin:/bin", "CI": "true"})
+                                env={"PATH": "/usr/bin:/bin", "CI": "true", "TMPDIR": str(tmp_path / "tmp")})
     finally:
         signal.signal(signal.SIGINT, previous)
     while not list((out / "state").glob("shard-*.json")) and scan.poll() is None:
