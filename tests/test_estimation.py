@@ -317,3 +317,14 @@ def test_a_bank_interval_is_pacc_over_rounds_that_share_the_corpus_resample():
         assert [got["ci_low"], got["ci_high"]] == pytest.approx(expected, abs=1e-12)
         assert got["estimate"] == pacc(corpus, calibration.human, calibration.synthetic)
     assert result["bank"]["estimates"]["flat"]["ci_low"] < 0.5 < result["bank"]["estimates"]["flat"]["ci_high"]
+
+
+def test_resampled_means_are_the_means_of_the_plain_resamples_in_blocks_of_any_size(monkeypatch):
+    from corpus_audit.estimate import quantify
+    scores = ScoreSet.from_scores(np.random.default_rng(4).random(3000))
+    plain = np.random.default_rng(9)
+    expected = [scores.resample(plain).mean() for _ in range(25)]
+    for block in (1, 7000, 10**9):  # a round per block, two rounds, all at once
+        monkeypatch.setattr(quantify, "_RESAMPLE_BLOCK", block)
+        assert scores.resampled_means(np.random.default_rng(9), 25) == pytest.approx(expected, abs=1e-12)
+    assert ScoreSet(np.array([0.3]), np.array([0.0])).resampled_means(plain, 4).tolist() == [0.0] * 4

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 THRESHOLD = 0.5
+_RESAMPLE_BLOCK = 1 << 22  # counts drawn at once by `ScoreSet.resampled_means` (32 MB)
 _GRID = np.linspace(0.0, 1.0, 1001)
 
 
@@ -64,12 +65,15 @@ class ScoreSet:
         return ScoreSet(self.values, rng.multinomial(n, self.weights / self.size).astype(np.float64), self._bins)
 
     def resampled_means(self, rng: np.random.Generator, rounds: int) -> np.ndarray:
-        """The mean of each of `rounds` bootstrap resamples, drawn at once (what `resample().mean()`
-        gives round by round, without a score set per round)."""
+        """The mean of each of `rounds` bootstrap resamples, drawn a block of rounds at a time
+        (what `resample().mean()` gives round by round, from the same draws, without a score set
+        per round; a block holds at most `_RESAMPLE_BLOCK` counts, whatever the set's size)."""
         n = int(round(self.size))
         if n == 0:
             return np.zeros(rounds)
-        return rng.multinomial(n, self.weights / self.size, size=rounds) @ self.values / n
+        p, block = self.weights / self.size, max(1, _RESAMPLE_BLOCK // len(self.values))
+        return np.concatenate([rng.multinomial(n, p, size=min(block, rounds - start)) @ self.values / n
+                               for start in range(0, rounds, block)])
 
     def histogram(self, bins: int) -> np.ndarray:
         """Weights summed in `bins` equal bins over [0, 1] (the last one closed): what
