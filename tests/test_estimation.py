@@ -297,26 +297,38 @@ def test_binning_once_per_set_and_the_faster_em_give_the_bits_of_the_plain_forms
 
 def test_a_bank_interval_is_pacc_over_rounds_that_share_the_corpus_resample():
     # Reference: the plain loop of score sets. Every calibration of the bank solves the same
-    # resampled corpus means, drawn first, then its own human and machine resamples; an equal
-    # spread (a calibration that cannot separate) falls back to the corpus mean, as `pacc` does.
+    # resampled corpus means (the seed's stream) against its own resampled human and machine
+    # means (a stream of the seed kept for the calibrations, in bank order); an equal spread (a
+    # calibration that cannot separate) falls back to the corpus mean, as `pacc` does.
+    import pickle
+
     from corpus_audit.estimate.honest import Choice, honest_estimate
     rng = np.random.default_rng(3)
     corpus = ScoreSet.from_histogram(rng.integers(0, 6, 500))
     flat = ScoreSet(np.array([0.4]), np.array([30.0]))
     bank = {"a": Calibration(*sets(rng.beta(2, 5, 300), rng.beta(5, 2, 300)), "a"),
             "b": Calibration(*sets(rng.beta(2, 3, 200), rng.beta(3, 2, 250)), "b"), "flat": Calibration(flat, flat, "flat")}
-    result = honest_estimate(corpus, Choice(bank["a"], "shifted", {}, bank, "unlike"), rounds=60, seed=11)
-    draws = np.random.default_rng(11)
-    corpora = [corpus.resample(draws) for _ in range(60)]
+    choice = Choice(bank["a"], "shifted", {}, bank, "unlike")
+    result = honest_estimate(corpus, choice, rounds=60, seed=11)
+    corpus_draws, calibration_draws = np.random.default_rng(11), np.random.default_rng([11, 1])
+    corpora = [corpus.resample(corpus_draws) for _ in range(60)]
     for name, calibration in bank.items():
-        humans = [calibration.human.resample(draws) for _ in range(60)]
-        machines = [calibration.synthetic.resample(draws) for _ in range(60)]
+        humans = [calibration.human.resample(calibration_draws) for _ in range(60)]
+        machines = [calibration.synthetic.resample(calibration_draws) for _ in range(60)]
         rounds = [pacc(c, h, y) for c, h, y in zip(corpora, humans, machines)]
         expected = np.quantile(rounds, [0.025, 0.975])
         got = result["bank"]["estimates"][name]
         assert [got["ci_low"], got["ci_high"]] == pytest.approx(expected, abs=1e-12)
         assert got["estimate"] == pacc(corpus, calibration.human, calibration.synthetic)
     assert result["bank"]["estimates"]["flat"]["ci_low"] < 0.5 < result["bank"]["estimates"]["flat"]["ci_high"]
+    # The calibrations' draws are made once per choice and travel with it (a stratum's estimate
+    # in a worker process reuses them); another corpus gets its own corpus draws.
+    drawn = choice.bank_means(60, 11)
+    copied = pickle.loads(pickle.dumps(choice))
+    assert list(copied._bank_means) == [(60, 11)] and np.array_equal(copied.bank_means(60, 11)["a"][0], drawn["a"][0])
+    other = ScoreSet.from_histogram(rng.integers(0, 6, 500))
+    assert honest_estimate(other, copied, rounds=60, seed=11)["bank"] != result["bank"]
+    assert choice.bank_means(60, 11) is drawn
 
 
 def test_resampled_means_are_the_means_of_the_plain_resamples_in_blocks_of_any_size(monkeypatch):

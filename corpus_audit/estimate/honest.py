@@ -51,6 +51,20 @@ class Choice:
     bank: dict[str, Calibration] = field(default_factory=dict)
     advice: str = ""
     unbounded: bool = False  # shifted beyond what the bank can bound: the interval is [0, 1]
+    # the bank's resampled calibration means per (rounds, seed): drawn once, then shared by every
+    # estimate under this choice (the headline, the unique documents', each stratum's, in a worker too)
+    _bank_means: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def bank_means(self, rounds: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each bank calibration's (human, machine) means over `rounds` bootstrap resamples of its
+        sets, from a stream of `seed` of their own (the corpus's resamples draw from another)."""
+        if (rounds, seed) not in self._bank_means:
+            rng = np.random.default_rng([seed, 1])
+            self._bank_means[rounds, seed] = {
+                name: (c.human.resampled_means(rng, rounds), c.synthetic.resampled_means(rng, rounds))
+                for name, c in self.bank.items()}
+        return self._bank_means[rounds, seed]
 
 
 def _shift_job(job: tuple[np.ndarray, np.ndarray, float], corpus: np.ndarray, seed: int) -> ShiftTest:
@@ -86,13 +100,11 @@ def choose(scores: ScoreSet, corpus_features: np.ndarray, candidates: list[Candi
                   f"shift statistic {test.statistic:.3f} > threshold {test.threshold:.3f})", unbounded=severe)
 
 
-def _bank_interval(corpus_means: np.ndarray, calibration: Calibration, confidence: float,
-                   rng: np.random.Generator) -> tuple[float, float]:
+def _bank_interval(corpus_means: np.ndarray, human_means: np.ndarray, synthetic_means: np.ndarray,
+                   confidence: float) -> tuple[float, float]:
     """The percentile interval of `pacc` under one bank calibration: round r solves the corpus's
-    r-th resampled mean (shared by every calibration of the bank) against resamples of both sets."""
-    rounds = len(corpus_means)
-    draws = adjust_many(corpus_means, calibration.human.resampled_means(rng, rounds),
-                        calibration.synthetic.resampled_means(rng, rounds))
+    r-th resampled mean against the r-th resampled means of the calibration's two sets."""
+    draws = adjust_many(corpus_means, human_means, synthetic_means)
     tail = (1 - confidence) / 2
     return float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))
 
@@ -104,13 +116,12 @@ def honest_estimate(scores: ScoreSet, choice: Choice, rounds: int = ROUNDS, conf
     result["state"] = choice.state
     result["calibration"]["shift"] = choice.shift
     if choice.state == "shifted":
-        rng = np.random.default_rng(seed)
-        corpus_means = None if choice.unbounded else scores.resampled_means(rng, rounds)
-        spread = {}
-        for name, calibration in choice.bank.items():
-            spread[name] = {"estimate": pacc(scores, calibration.human, calibration.synthetic)}
-            if corpus_means is not None:  # unbounded: the interval is [0, 1] whatever they say
-                spread[name].update(zip(("ci_low", "ci_high"), _bank_interval(corpus_means, calibration, confidence, rng)))
+        spread = {name: {"estimate": pacc(scores, c.human, c.synthetic)} for name, c in choice.bank.items()}
+        if not choice.unbounded:  # unbounded: the interval is [0, 1] whatever they say
+            corpus_means = scores.resampled_means(np.random.default_rng(seed), rounds)
+            for name, (human_means, synthetic_means) in choice.bank_means(rounds, seed).items():
+                spread[name].update(zip(("ci_low", "ci_high"),
+                                        _bank_interval(corpus_means, human_means, synthetic_means, confidence)))
         result["bank"] = {"method": BANK_METHOD, "calibrations": "out-of-domain scores of each training domain",
                           "estimates": spread}
         result["ci_low"] = 0.0 if choice.unbounded else min([result["ci_low"], *(s["ci_low"] for s in spread.values())])
