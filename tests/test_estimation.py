@@ -340,3 +340,19 @@ def test_resampled_means_are_the_means_of_the_plain_resamples_in_blocks_of_any_s
         monkeypatch.setattr(quantify, "_RESAMPLE_BLOCK", block)
         assert scores.resampled_means(np.random.default_rng(9), 25) == pytest.approx(expected, abs=1e-12)
     assert ScoreSet(np.array([0.3]), np.array([0.0])).resampled_means(plain, 4).tolist() == [0.0] * 4
+
+
+def test_estimates_under_one_calibration_share_its_resamples_and_give_what_fresh_sets_give():
+    # The second estimate reuses the first's calibration resamples, their histograms and their
+    # Platt fits: it must equal an estimate under a calibration built afresh from the same scores.
+    rng = np.random.default_rng(21)
+    human, machine = rng.beta(2, 5, 400), rng.beta(5, 2, 400)
+    shared = Calibration(*sets(human, machine), "shared")
+    corpora = [ScoreSet.from_scores(np.r_[rng.beta(2, 5, 300), rng.beta(5, 2, k)]) for k in (30, 150)]
+    reused = [estimate(corpus, shared, rounds=40, seed=5) for corpus in corpora]
+    fresh = [estimate(corpus, Calibration(*sets(human, machine), "shared"), rounds=40, seed=5) for corpus in corpora]
+    assert reused == fresh and reused[0] != reused[1]
+    draws = np.random.default_rng([5, 2])  # the calibration's own stream, rounds in order
+    for drawn_human, drawn_machine in shared._rounds[5][1][:3]:
+        assert np.array_equal(drawn_human.weights, shared.human.resample(draws).weights)
+        assert np.array_equal(drawn_machine.weights, shared.synthetic.resample(draws).weights)

@@ -29,7 +29,7 @@ union of the adjusted methods' intervals rather than pretending.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -67,12 +67,21 @@ class Calibration:
     synthetic: ScoreSet
     source: str
     redraw: Redraw | None = None
+    # per seed: the stream of the calibration's own resamples and the rounds drawn from it, in
+    # order; every estimate under this calibration (the headline, the unique documents', each
+    # stratum's) shares them, and with them what the quantifiers work out from them alone
+    _rounds: dict[int, tuple[np.random.Generator, list[tuple[ScoreSet, ScoreSet]]]] = field(
+        default_factory=dict, compare=False, repr=False)
 
-    def draw(self, rng: np.random.Generator, round_: int, corpus: ScoreSet) -> tuple[ScoreSet, ScoreSet, ScoreSet]:
-        """Bootstrap round `round_`'s (corpus, human, synthetic) scores, given its resampled corpus."""
+    def draw(self, round_: int, corpus: ScoreSet, seed: int) -> tuple[ScoreSet, ScoreSet, ScoreSet]:
+        """Bootstrap round `round_`'s (corpus, human, synthetic) scores, given its resampled corpus:
+        the calibration's resamples come from a stream of `seed` of their own, drawn once."""
         if self.redraw is not None:
             return self.redraw(round_, corpus)
-        return corpus, self.human.resample(rng), self.synthetic.resample(rng)
+        rng, drawn = self._rounds.setdefault(seed, (np.random.default_rng([seed, 2]), []))
+        while len(drawn) <= round_:
+            drawn.append((self.human.resample(rng), self.synthetic.resample(rng)))
+        return corpus, *drawn[round_]
 
     def auroc(self) -> float:
         """AUROC from weighted scores: P(synthetic > human) + P(tie) / 2."""
@@ -132,7 +141,7 @@ def estimate(scores: ScoreSet, calibration: Calibration, method: str = DEFAULT_M
     point = {name: q(scores, calibration.human, calibration.synthetic) for name, q in QUANTIFIERS.items()}
     draws = {name: np.empty(rounds) for name in QUANTIFIERS}
     for r in range(rounds):
-        s, h, y = calibration.draw(rng, r, scores.resample(rng))
+        s, h, y = calibration.draw(r, scores.resample(rng), seed)
         for name, q in QUANTIFIERS.items():
             draws[name][r] = q(s, h, y)
     methods = {name: dict(zip(("estimate", "ci_low", "ci_high"),

@@ -19,6 +19,7 @@ machine-written texts from the same detector) and returns the synthetic fraction
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,9 @@ class ScoreSet:
     # Per bin count, each value's bin (-1 outside [0, 1]): values never change under resampling,
     # so every bootstrap resample of a set shares this and bins its values once.
     _bins: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    # What this set's weights give, worked out once (histograms, an equal-prior Platt fit with a
+    # machine set): a calibration's resamples are shared by every estimate under it
+    _memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_scores(cls, scores: np.ndarray) -> ScoreSet:
@@ -79,6 +83,8 @@ class ScoreSet:
         """Weights summed in `bins` equal bins over [0, 1] (the last one closed): what
         `np.histogram(values, bins, (0, 1), weights=weights)[0]` gives, exactly so for the
         whole-number weights (counts) score sets hold."""
+        if ("histogram", bins) in self._memo:
+            return self._memo["histogram", bins]
         index = self._bins.get(bins)
         if index is None:
             index = np.searchsorted(np.linspace(0.0, 1.0, bins + 1), self.values, side="right") - 1
@@ -86,7 +92,10 @@ class ScoreSet:
             index[~((self.values >= 0.0) & (self.values <= 1.0))] = -1
             self._bins[bins] = index
         inside = index >= 0
-        return np.bincount(index[inside], weights=self.weights[inside], minlength=bins)
+        counts = np.bincount(index[inside], weights=self.weights[inside], minlength=bins)
+        counts.flags.writeable = False  # shared by every later call
+        self._memo["histogram", bins] = counts
+        return counts
 
 
 def _clip(value: float) -> float:
@@ -146,11 +155,17 @@ def platt_fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, steps: int = 50) -> t
 def equal_prior_platt(human: ScoreSet, synthetic: ScoreSet) -> tuple[float, float]:
     """(a, b) such that sigmoid(a logit(p) + b) is the posterior under equal priors of a score p,
     fitted on the two calibration sets with equal class weights: whatever prior the detector's
-    own probability assumed, this one is relative to the calibration the estimate trusts."""
+    own probability assumed, this one is relative to the calibration the estimate trusts.
+    Worked out once per pair of sets (kept with the human set, for this machine set)."""
+    known = human._memo.get("platt")
+    if known is not None and known[0] is synthetic:
+        return known[1]
     x = _logit(np.r_[human.values, synthetic.values])
     y = np.r_[np.zeros(len(human.values)), np.ones(len(synthetic.values))]
     w = np.r_[human.weights / human.size, synthetic.weights / synthetic.size]  # equal class weights
-    return platt_fit(x, y, w)
+    fitted = platt_fit(x, y, w)
+    human._memo["platt"] = (synthetic, fitted)
+    return fitted
 
 
 def equal_prior_posterior(p: np.ndarray, platt: tuple[float, float]) -> np.ndarray:
