@@ -3,7 +3,9 @@
 Every quantifier in `corpus_audit.estimate.quantify` is run on the corpus's scores and the two
 calibration sets. The interval is a percentile bootstrap that resamples the corpus *and*
 both calibration sets each round: the calibration sets are finite too, and ignoring their
-error is what makes published intervals too narrow. The corpus is resampled whether or
+error is what makes published intervals too narrow. The calibration's resamples come from a
+stream of their own, so every estimate under one calibration (the headline, the unique
+documents', each stratum's) shares them and what is worked out from them. The corpus is resampled whether or
 not it was sampled (it is treated as a draw from its source; no finite-population
 correction, which errs on the wide side). A calibration whose scores come from a detector
 fitted to the calibration texts themselves (an adapted detector) redraws each round
