@@ -5,12 +5,12 @@ calibration sets. The interval is a percentile bootstrap that resamples the corp
 both calibration sets each round: the calibration sets are finite too, and ignoring their
 error is what makes published intervals too narrow. The calibration's resamples come from a
 stream of their own, so every estimate under one calibration (the headline, the unique
-documents', each stratum's) shares them and what is worked out from them. The corpus is resampled whether or
-not it was sampled (it is treated as a draw from its source; no finite-population
-correction, which errs on the wide side). A calibration whose scores come from a detector
-fitted to the calibration texts themselves (an adapted detector) redraws each round
-instead (`Calibration.redraw`): the fit is repeated on resampled texts, so its error is
-in the interval too.
+documents', each stratum's) shares them and what is worked out from them. The corpus is
+resampled whether or not it was sampled (it is treated as a draw from its source; no
+finite-population correction, which errs on the wide side). A calibration whose scores
+come from a detector fitted to the calibration texts themselves (an adapted detector)
+redraws each round instead (`Calibration.redraw`): the fit is repeated on resampled texts,
+so its error is in the interval too.
 
 With reference sets, the word-occurrence mixture MLE (`occurrence_interval`) joins the
 methods: it does not use the classifier, so agreement with the classifier's methods is
