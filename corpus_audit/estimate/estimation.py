@@ -43,6 +43,7 @@ from detectors.partials import Bundle
 
 DEFAULT_METHOD = "pacc"
 ROUNDS = 200  # bootstrap rounds of an estimate
+CALIBRATION_STREAM = 2  # a calibration's resamples: the stream [seed, this], apart from the corpus's [seed]
 ADJUSTED = ("acc", "pacc", "sld", "hdy")
 LOW_AUROC = 0.75
 
@@ -80,7 +81,9 @@ class Calibration:
         the calibration's resamples come from a stream of `seed` of their own, drawn once."""
         if self.redraw is not None:
             return self.redraw(round_, corpus)
-        rng, drawn = self._rounds.setdefault(seed, (np.random.default_rng([seed, 2]), []))
+        if seed not in self._rounds:  # (not setdefault: a generator per round would be made and thrown away)
+            self._rounds[seed] = (np.random.default_rng([seed, CALIBRATION_STREAM]), [])
+        rng, drawn = self._rounds[seed]
         while len(drawn) <= round_:
             drawn.append((self.human.resample(rng), self.synthetic.resample(rng)))
         return corpus, *drawn[round_]

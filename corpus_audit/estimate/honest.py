@@ -29,6 +29,7 @@ from corpus_audit.estimate.shift import MIN_DOCUMENTS, ShiftTest, shift_test
 
 BANK_METHOD = "pacc"  # the bank's intervals are adjusted mean scores (`_bank_interval`)
 SEVERE = 0.9
+BANK_STREAM = 1  # the bank's calibration means: the stream [seed, this], apart from the corpus's [seed]
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Choice:
         """Each bank calibration's (human, machine) means over `rounds` bootstrap resamples of its
         sets, from a stream of `seed` of their own (the corpus's resamples draw from another)."""
         if (rounds, seed) not in self._bank_means:
-            rng = np.random.default_rng([seed, 1])
+            rng = np.random.default_rng([seed, BANK_STREAM])
             self._bank_means[rounds, seed] = {
                 name: (c.human.resampled_means(rng, rounds), c.synthetic.resampled_means(rng, rounds))
                 for name, c in self.bank.items()}

@@ -19,8 +19,8 @@ machine-written texts from the same detector) and returns the synthetic fraction
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
