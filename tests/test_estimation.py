@@ -247,8 +247,8 @@ def test_no_interval_is_narrower_than_a_proportion_over_the_corpus():
     assert result["ci_low"] == pytest.approx(360 / (360 + z2), abs=1e-9) and "Wilson" in result["interval"]
 
 
-def _reference_sld(scores, human, synthetic, tolerance=1e-7, iterations=1000):
-    """SLD as first written, with np.average: the faster loop must give the same bits."""
+def _em_fixed_point(scores, human, synthetic, tolerance=1e-15, iterations=1_000_000):
+    """SLD as first written (EM with np.average, from a prior of 0.5), run to convergence."""
     logit = lambda p: np.log(np.clip(p, 1e-6, 1 - 1e-6) / (1 - np.clip(p, 1e-6, 1 - 1e-6)))  # noqa: E731
     x = logit(np.r_[human.values, synthetic.values])
     y = np.r_[np.zeros(len(human.values)), np.ones(len(synthetic.values))]
@@ -261,7 +261,7 @@ def _reference_sld(scores, human, synthetic, tolerance=1e-7, iterations=1000):
         if abs(new_prior - prior) < tolerance:
             break
         prior = new_prior
-    return min(max(prior, 0.0), 1.0)
+    return min(max(prior, 0.0), 1.0), posterior
 
 
 def _reference_hdy(scores, human, synthetic):
@@ -276,10 +276,10 @@ def _reference_hdy(scores, human, synthetic):
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_binning_once_per_set_and_the_faster_em_give_the_bits_of_the_plain_forms(seed):
-    # Score sets bin their values once for every bootstrap resample, and SLD sums without
-    # np.average's checks: both must equal the plain implementations exactly, bin edges
-    # (k / b, 0 and 1) and values outside [0, 1] included.
+def test_binning_once_per_set_gives_the_bits_of_the_plain_form_and_sld_is_em_s_fixed_point(seed):
+    # Score sets bin their values once for every bootstrap resample: HDy must equal the plain
+    # implementation exactly, bin edges (k / b, 0 and 1) and values outside [0, 1] included.
+    # SLD solves for EM's fixed point by Newton's method: the prior plain EM converges to.
     rng = np.random.default_rng(seed)
     edges = np.concatenate([np.arange(b + 1) / b for b in (10, 20, 30, 40, 50)])
     def score_set(n, shift):
@@ -292,7 +292,37 @@ def test_binning_once_per_set_and_the_faster_em_give_the_bits_of_the_plain_forms
     for _ in range(3):  # resamples share the binning of their set
         drawn = [s.resample(rng) for s in clean]
         assert QUANTIFIERS["hdy"](*drawn) == _reference_hdy(*drawn)
-        assert sld(*drawn) == _reference_sld(*drawn)
+        assert sld(*drawn) == pytest.approx(_em_fixed_point(*drawn)[0], abs=1e-9)
+
+
+def _log_likelihood(prior, posterior, weights):
+    return float(np.dot(weights, np.log(prior * posterior + (1 - prior) * (1 - posterior))))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.02, 0.5, 0.97, 1.0])
+def test_sld_is_the_likelihood_maximum_where_em_converges_slowly(fraction):
+    # Classes that overlap much: EM creeps, and its old rule (stop when a step is under 1e-7)
+    # stopped up to 6e-4 short of its own limit (at 0.97). The answer must be that limit and
+    # beat every prior of a fine grid.
+    rng = np.random.default_rng(int(fraction * 100))
+    to_score = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    human, synthetic = sets(to_score(rng.normal(-0.4, 1, 3000)), to_score(rng.normal(0.4, 1, 3000)))
+    k = int(round(fraction * 4000))
+    corpus = ScoreSet.from_scores(to_score(np.r_[rng.normal(0.4, 1, k), rng.normal(-0.4, 1, 4000 - k)]))
+    found = sld(corpus, human, synthetic)
+    converged, posterior = _em_fixed_point(corpus, human, synthetic)
+    assert found == pytest.approx(converged, abs=1e-9)
+    best = max(_log_likelihood(p, posterior, corpus.weights) for p in np.linspace(0.0, 1.0, 20_001))
+    assert _log_likelihood(found, posterior, corpus.weights) >= best - 1e-7
+
+
+def test_sld_is_exactly_a_bound_when_the_likelihood_keeps_rising_towards_it():
+    rng = np.random.default_rng(5)
+    human, synthetic = sets(rng.beta(2, 5, 2000), rng.beta(5, 2, 2000))
+    for corpus, bound in ((np.full(500, 0.02), 0.0), (np.full(500, 0.98), 1.0)):
+        corpus = ScoreSet.from_scores(corpus)
+        assert sld(corpus, human, synthetic) == bound
+        assert _em_fixed_point(corpus, human, synthetic)[0] == pytest.approx(bound, abs=1e-9)
 
 
 def test_a_bank_interval_is_pacc_over_rounds_that_share_the_corpus_resample():

@@ -10,7 +10,8 @@ machine-written texts from the same detector) and returns the synthetic fraction
   measured on the calibration sets (Forman 2008);
 - `pcc` / `pacc`: the same with mean scores instead of counts (Bella et al. 2010);
 - `sld`: the EM prior adjustment of Saerens, Latinne & Decaestecker (2002), on posteriors
-  re-calibrated on the calibration sets with equal class weights (training prior 0.5);
+  re-calibrated on the calibration sets with equal class weights (training prior 0.5); its
+  fixed point, the maximum-likelihood prior, is found by Newton's method;
 - `hdy`: HDy (González-Castro et al. 2013), the mixture of the two calibration score
   histograms closest in Hellinger distance to the corpus histogram, averaged over
   10, 20, ..., 50 bins.
@@ -173,18 +174,36 @@ def equal_prior_posterior(p: np.ndarray, platt: tuple[float, float]) -> np.ndarr
     return 1 / (1 + np.exp(-(a * _logit(p) + b)))
 
 
-def sld(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, tolerance: float = 1e-7, iterations: int = 1000) -> float:
-    """EM on the corpus posteriors; the posteriors assume, and the prior starts at, 0.5."""
+def sld(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, tolerance: float = 1e-12, iterations: int = 100) -> float:
+    """The prior that SLD's EM converges to, found by Newton's method.
+
+    EM's fixed point is the prior pi that maximises the corpus's likelihood
+    `sum w log(pi p + (1 - pi)(1 - p))` under the equal-prior posteriors p; that is concave
+    in pi, so the maximum is 0 or 1 when its slope keeps one sign over [0, 1] and otherwise
+    the slope's one root, which Newton steps (kept inside a bracket that bisection narrows)
+    reach in a few steps. EM took 50 to 100 of its slower steps on real corpora."""
     posterior = equal_prior_posterior(scores.values, equal_prior_platt(human, synthetic))
-    prior, total = 0.5, scores.weights.sum()
+    d, human_likelihood = 2 * posterior - 1, 1 - posterior  # the slope is sum w d / (1 - p + pi d)
+    wd = scores.weights * d
+    with np.errstate(divide="ignore"):  # a posterior of exactly 0 or 1 makes a bound's slope infinite
+        if np.divide(wd, human_likelihood, out=np.zeros_like(wd), where=wd != 0).sum() <= 0:
+            return 0.0
+        if np.divide(wd, posterior, out=np.zeros_like(wd), where=wd != 0).sum() >= 0:
+            return 1.0
+    low, high, prior = 0.0, 1.0, 0.5
     for _ in range(iterations):
-        weighted = prior * posterior
-        updated = weighted / (weighted + (1 - prior) * (1 - posterior))
-        new_prior = float(np.multiply(updated, scores.weights).sum() / total)  # np.average's own sum, without its checks
-        if abs(new_prior - prior) < tolerance:
-            break
-        prior = new_prior
-    return _clip(prior)
+        ratio = d / (human_likelihood + prior * d)
+        slope, curvature = float(np.dot(scores.weights, ratio)), float(np.dot(scores.weights, ratio * ratio))
+        if slope > 0:
+            low = prior
+        else:
+            high = prior
+        step = prior + slope / curvature if curvature > 0 else -1.0
+        step = step if low <= step <= high else (low + high) / 2
+        if abs(step - prior) < tolerance:
+            return step
+        prior = step
+    return prior
 
 
 def hdy(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, bins: tuple[int, ...] = (10, 20, 30, 40, 50)) -> float:
