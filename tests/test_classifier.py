@@ -159,6 +159,26 @@ def test_same_seed_gives_the_same_model_bytes(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
+def test_each_fit_runs_on_one_blas_thread_whatever_the_caller_allows(monkeypatch):
+    import threadpoolctl
+
+    from corpus_audit.model import training
+    seen = []
+
+    class Recording(training.LogisticRegression):
+        def fit(self, *args, **kwargs):  # the classifier's fits (the 1-D Platt fit is not one)
+            if self.solver == "liblinear":
+                seen.append({pool["num_threads"] for pool in threadpoolctl.threadpool_info()
+                             if pool["user_api"] == "blas"})
+            return super().fit(*args, **kwargs)
+
+    monkeypatch.setattr(training, "LogisticRegression", Recording)
+    texts, labels, groups = labelled(60, seed=4)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):  # what a caller's machine might allow
+        train(texts, labels, groups, TrainingOptions(folds=3))
+    assert len(seen) == 4 and all(pools == {1} for pools in seen)  # three folds and the final fit
+
+
 @pytest.mark.parametrize("labels,message", [
     ([0] * 30, "no synthetic texts"),
     ([0, 1] * 5, "at least 20 texts"),

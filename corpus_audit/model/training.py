@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import sklearn
+import threadpoolctl
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
@@ -107,8 +108,12 @@ def balanced_weights(labels: np.ndarray, domains: np.ndarray | None = None) -> n
 
 
 def _fit_linear(x: sp.csr_matrix, y: np.ndarray, options: TrainingOptions, weights: np.ndarray) -> LogisticRegression:
+    """The logistic regression on one BLAS thread: liblinear's vector operations are too short
+    to share, and OpenBLAS's spare threads spin beside it (on the 34,835 labelled texts one
+    fit took 32.5 s of CPU and 16.4 s of wall time with two threads, 14.2 s of both with one)."""
     model = LogisticRegression(C=options.regularization, solver="liblinear", max_iter=2000, random_state=options.seed)
-    return model.fit(x, y, sample_weight=weights)
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        return model.fit(x, y, sample_weight=weights)
 
 
 def out_of_domain_decisions(features: _Features, labels: np.ndarray, groups: np.ndarray, domains: np.ndarray,
