@@ -3,6 +3,7 @@ cheaply, kill -9 leaves no process behind, and cheap refusals come before the sc
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import io
@@ -500,6 +501,16 @@ def test_rerunning_the_cli_into_a_finished_audit_says_what_to_pass(tmp_path, sha
     refused = cli("scan", str(shard_dir), "--out", out, "--workers", "1")
     assert refused.returncode == 2 and "holds a finished audit; pass --overwrite" in refused.stderr
     assert cli("scan", str(shard_dir), "--out", out, "--workers", "1", "--overwrite").returncode == 0
+
+
+def test_a_model_whose_metadata_cannot_be_written_leaves_no_files_and_the_directory_stays_usable(tmp_path):
+    stored = model_store.load()
+    broken = dataclasses.replace(stored.model, metadata={**stored.model.metadata, "note": float("nan")})
+    with pytest.raises(AuditError, match=r"--out .*metadata cannot be written as JSON .*nothing was written"):
+        model_store.save(tmp_path / "m", broken, stored.bank)
+    assert not (tmp_path / "m").exists()
+    model_store.save(tmp_path / "m", stored.model, stored.bank)  # a retry is not refused
+    assert model_store.load(tmp_path / "m").model.metadata["sha256"] == stored.model.metadata["sha256"]
 
 
 def test_train_writes_only_into_a_new_empty_or_model_directory(tmp_path, victim):

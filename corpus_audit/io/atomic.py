@@ -48,8 +48,13 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def json_text(obj: Any) -> str:
+    """Strict JSON (no NaN or infinity, which other readers reject), as the tool writes it."""
+    return json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
 def write_json(path: Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    write_text(path, json_text(obj))
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:

@@ -77,17 +77,23 @@ def save(directory: Path, model: ClassifierModel, bank: CalibrationBank) -> None
     if present and (not present <= FILES or _earlier_format(directory) != FORMAT):
         raise AuditError(f"--out {directory}: not empty and not a model directory; choose a new or empty directory, "
                          "nothing here was changed")
-    directory.mkdir(parents=True, exist_ok=True)
     weights = atomic.npz_bytes(model.arrays())
     cv = atomic.npz_bytes({**{k: getattr(bank, k).astype(np.float64) for k in (*_PER_TEXT, *_PER_SAMPLE)},
                            "sample": bank.sample.astype(np.float32).ravel()})
+    try:  # every file is made before any is written: a model.json that cannot be made leaves nothing behind
+        description = atomic.json_text({
+            "format": FORMAT, "format_version": FORMAT_VERSION, "numbers": model.numbers(),
+            "style_features": style_feature_names(), "metadata": model.metadata,
+            "calibration_domains": list(bank.domains),
+            "sha256": {"weights.npz": hashlib.sha256(weights).hexdigest(), "cv_scores.npz": hashlib.sha256(cv).hexdigest()},
+        })
+    except (TypeError, ValueError) as err:
+        raise AuditError(f"--out {directory}: the model's metadata cannot be written as JSON ({err}); "
+                         "nothing was written") from None
+    directory.mkdir(parents=True, exist_ok=True)
     atomic.write_bytes(directory / "weights.npz", weights)
     atomic.write_bytes(directory / "cv_scores.npz", cv)
-    atomic.write_json(directory / "model.json", {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "numbers": model.numbers(),
-        "style_features": style_feature_names(), "metadata": model.metadata, "calibration_domains": list(bank.domains),
-        "sha256": {"weights.npz": hashlib.sha256(weights).hexdigest(), "cv_scores.npz": hashlib.sha256(cv).hexdigest()},
-    })
+    atomic.write_text(directory / "model.json", description)
 
 
 def _earlier_format(directory: Path) -> object:
