@@ -30,7 +30,7 @@ from transfer import domain_cells, reference_auroc, summary  # noqa: E402
 from corpus_audit.model import store as model_store  # noqa: E402
 from corpus_audit.model.training import TrainingOptions, train  # noqa: E402
 
-NAME = "default-v3"
+NAME = "default-v4"
 SOURCE = ("All labelled sets of the project (shared/data): the reference corpus released with Fast-DetectGPT "
           "(XSum news, SQuAD Wikipedia, WritingPrompts stories; MIT), Learning to Rewrite (13 domains; CC BY 3.0), "
           "OUTFOX student essays with DIPPER and OUTFOX attacks (Apache-2.0; essays from PERSUADE, research use), "

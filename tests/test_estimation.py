@@ -127,7 +127,7 @@ def test_scan_reports_the_estimate_with_calibration_from_reference_sets(tmp_path
     assert {"estimate", "ci_low", "ci_high", "confidence", "method", "methods", "calibration"} <= set(default)
     # 40 documents are too few to test for shift: the estimate is not trusted, and says why first
     assert default["state"] == "shifted" and default["calibration"]["shift"]["verdict"] == "not tested"
-    assert "out-of-domain scores of model 'default-v3'" in default["calibration"]["source"]
+    assert "out-of-domain scores of model 'default-v4'" in default["calibration"]["source"]
     assert default["warnings"][0].startswith("Calibration shifted: too few documents")
     assert (default["ci_low"], default["ci_high"]) == (0.0, 1.0) and default["bank"]["spans"] == "all of [0, 1]"
     assert all(0 <= b["estimate"] <= 1 for b in default["bank"]["estimates"].values())

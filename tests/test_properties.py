@@ -198,8 +198,7 @@ def reference_byte_features(text: str) -> list[float]:
     lengths = [b - a for a, b in zip(cuts, cuts[1:])]
     mean, sd = (np.mean(lengths), np.std(lengths)) if lengths else (0.0, 0.0)
     return [*(data.count(mark.encode()) / size for mark in PUNCTUATION), mean, sd,
-            sum(65 <= c <= 90 for c in data) / size, sum(48 <= c <= 57 for c in data) / size, data.count(b"\n") / size,
-            len(re.findall(rb"(?=\n\n)", data))]
+            sum(65 <= c <= 90 for c in data) / size, sum(48 <= c <= 57 for c in data) / size]
 
 
 @settings(max_examples=100, deadline=None)

@@ -165,7 +165,7 @@ def test_piped_output_is_one_line_per_message_with_percentages_and_strata_warnin
     assert len(shifted) == 1 and shifted[0].rstrip().endswith("Give in-domain references to narrow it.")  # not wrapped
     assert any(line.startswith("corpus-audit 0.") and line.endswith("in 1 shard (0.0 MB)") for line in lines)
     rows = {line.split()[0]: line for line in lines if line.lstrip().startswith(("north", "south"))}
-    assert set(rows) == {"north", "south"} and all(line.rstrip().endswith("Calibration shifted") for line in rows.values())
+    assert set(rows) == {"north", "south"} and all("Calibration shifted" in line for line in rows.values())
     broken = done.stderr.strip().splitlines()
     value = audit["gate"][0]["value"]
     assert len(broken) == 1 and broken[0].startswith(f"corpus-audit: rule broken: synthetic_fraction>0.5 (value {value:.1%}; ")

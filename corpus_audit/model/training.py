@@ -40,10 +40,10 @@ from detectors.classifier import (
 MIN_DOCUMENTS = 20
 MIN_PER_CLASS = 5
 # p_synthetic > 0.5 may flag at most this share of any training domain's held-out human texts.
-# Chosen one level below the 5% the issue asks of an unseen domain: with each domain's threshold
-# set from the other domains' scores, 3% kept every held-out domain's rate at or under 4.7%
-# (5% let one reach 7.1%).
-FLAG_FPR = 0.03
+# Chosen so that an unseen domain stays under the 5% the issue asks: with each domain's
+# threshold set from the other domains' scores (model format 4), 1% kept every held-out
+# domain's rate at or under 4.0%; 1.5% let one reach 5.5%, 3% 9.5% (EducationMaterial).
+FLAG_FPR = 0.01
 MIN_HUMAN_FOR_RATE = 20
 
 
