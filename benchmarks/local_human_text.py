@@ -64,9 +64,9 @@ def manual_pages(files: list[Path], words: int) -> Iterator[str]:
         try:
             page = subprocess.run(["man", "-l", str(path)], capture_output=True, text=True, timeout=30,
                                   env={**os.environ, "MANWIDTH": "80", "MAN_KEEP_FORMATTING": ""}).stdout
-        except (OSError, subprocess.TimeoutExpired):
+            plain = subprocess.run(["col", "-bx"], input=page, capture_output=True, text=True).stdout
+        except (OSError, subprocess.TimeoutExpired):  # no man or col here, or a page that hangs
             continue
-        plain = subprocess.run(["col", "-bx"], input=page, capture_output=True, text=True).stdout
         yield from list(documents(plain, words))[:3]  # a few per page: many pages, not a few long ones
 
 
