@@ -17,7 +17,9 @@ truth is 0.
 
     python benchmarks/local_human_text.py --data /tmp/local-human [--audit]
 
-Sources missing on a machine (no manual pages installed, say) are skipped and named.
+Sources missing on a machine (no manual pages installed, say) are skipped and named. The
+documents are collected once and reused from `--data`: empty it after changing `--per-source`
+or `--words`.
 """
 
 from __future__ import annotations

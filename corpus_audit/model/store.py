@@ -35,7 +35,8 @@ from detectors.lexicon import default_lexicon
 
 FORMAT = "corpus-audit-classifier"
 FORMAT_VERSION = 4  # 2: layout-normalised text and lexical features (detectors.lexicon); 3: the raw text's zlib-6
-# compressibility; 4: no paragraph features, all whitespace one space (detectors.layout)
+# compressibility; 4: no paragraph features, all whitespace one space (detectors.layout), the dense features
+# clipped at detectors.classifier.STYLE_CLIP (a model is scored as it was trained: changing either needs a new format)
 FILES = {"model.json", "weights.npz", "cv_scores.npz"}
 MAX_BYTES = {"model.json": 2**20, "weights.npz": 256 * 2**20, "cv_scores.npz": 64 * 2**20}  # size cap of each file
 NUMBER_RANGES = {"word_features": (1, 2**24), "style_weight": (0, 1e6), "intercept": (-1e6, 1e6),
