@@ -99,6 +99,31 @@ def test_choose_takes_the_nearest_unshifted_candidate_and_names_it():
     assert in_workers.shift == shifted.shift and in_workers.advice == shifted.advice
 
 
+def test_a_calibrated_estimate_spans_the_machine_sides_of_the_bank():
+    """The test vouches for the corpus's human side, not its generators: 10% of the corpus is
+    machine text scored around 0.5, where the matched domain's machine texts score 0.8, so the
+    matched calibration alone reads 5% (pacc: (0.9 * 0.2 + 0.1 * 0.5 - 0.2) / (0.8 - 0.2))
+    with a narrow interval; a bank domain whose machine texts score 0.5 reads 10% (the truth).
+    A domain whose classes the detector cannot separate adds nothing (its machine side
+    would make any interval [0, 1])."""
+    rng = np.random.default_rng(11)
+    rows, labels = draw(rng, 600, 0.5)
+    near = Calibration(scores_of(rng, 4000, 0.2), scores_of(rng, 4000, 0.8), "near")
+    other = Calibration(scores_of(rng, 4000, 0.2), scores_of(rng, 4000, 0.5), "other generators")
+    blind = Calibration(scores_of(rng, 4000, 0.2), scores_of(rng, 4000, 0.22), "inseparable")
+    corpus = ScoreSet.from_scores(np.r_[np.clip(rng.normal(0.2, 0.15, 9000), 0, 1), np.clip(rng.normal(0.5, 0.15, 1000), 0, 1)])
+    corpus_rows, _ = draw(rng, 800, 0.1)
+    choice = choose(corpus, corpus_rows, [Candidate("near", near, rows, labels)], near, {"other": other, "blind": blind})
+    assert choice.state == "calibrated" and set(choice.bank) == {"other"}
+    assert choice.bank["other"].human is near.human and choice.bank["other"].synthetic is other.synthetic
+    alone = honest_estimate(corpus, Choice(near, "calibrated", choice.shift), rounds=100)
+    assert alone["estimate"] == pytest.approx(0.05, abs=0.01) and alone["ci_high"] < 0.1
+    spanned = honest_estimate(corpus, choice, rounds=100)
+    assert spanned["bank"]["estimates"]["other"]["estimate"] == pytest.approx(0.1, abs=0.01)
+    assert spanned["ci_low"] <= 0.1 <= spanned["ci_high"] and spanned["estimate"] == alone["estimate"]
+    assert spanned["state"] == "calibrated" and not any(w.startswith("Calibration shifted") for w in spanned["warnings"])
+
+
 def test_a_shifted_estimate_spans_every_calibration_in_the_bank():
     rng = np.random.default_rng(5)
     corpus = scores_of(rng, 2000, 0.5)
