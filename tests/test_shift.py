@@ -18,6 +18,7 @@ from corpus_audit.estimate.honest import Candidate, Choice, choose, honest_estim
 from corpus_audit.estimate.quantify import ScoreSet
 from corpus_audit.estimate.shift import null_threshold, prior_weights, shift_test
 from corpus_audit.report import gating
+from corpus_audit.report.summary import state_in_words
 from detectors.partials import Bundle, Sample
 
 DIMENSIONS = 12
@@ -122,6 +123,8 @@ def test_a_calibrated_estimate_spans_the_machine_sides_of_the_bank():
     assert spanned["bank"]["estimates"]["other"]["estimate"] == pytest.approx(0.1, abs=0.01)
     assert spanned["ci_low"] <= 0.1 <= spanned["ci_high"] and spanned["estimate"] == alone["estimate"]
     assert spanned["state"] == "calibrated" and not any(w.startswith("Calibration shifted") for w in spanned["warnings"])
+    assert "which generators wrote the corpus" in state_in_words(spanned)
+    assert state_in_words(alone).startswith("calibrated (") and "generators" not in state_in_words(alone)
 
 
 def test_a_shifted_estimate_spans_every_calibration_in_the_bank():

@@ -51,6 +51,9 @@ def state_in_words(section: dict[str, Any]) -> str:
     if section.get("state") == "shifted":
         return (f"SHIFTED: the corpus is unlike the data the estimate was calibrated on, so the interval spans what "
                 f"no calibration can rule out ({test}). Give in-domain references to narrow it.")
+    if section.get("bank"):
+        return (f"calibrated ({test}); the interval also spans the other training domains' machine-written scores, "
+                "since the test cannot tell which generators wrote the corpus. Give in-domain references to narrow it.")
     return f"calibrated ({test})."
 
 
