@@ -4,9 +4,9 @@ Every run of whitespace becomes one space, line wraps and paragraph breaks inclu
 any style feature sees the text. Hard line wraps (scientific abstracts, e-mail, plain-text
 archives carry a newline every 70-odd characters) once dominated the style features. So did
 paragraph breaks: in every labelled corpus the model learns from, the human texts were
-stored without them and half the machine-written ones with them, so a paragraph-break
-feature learned "has paragraphs, so machine-written" and flagged 92-100% of the human
-documentation on a Linux machine (manual pages, GNU manuals, Python's docstrings;
+stored without them and 11-84% of each corpus's machine-written ones with them, so a
+paragraph-break feature learned "has paragraphs, so machine-written" and flagged 82-99% of
+the human documentation on a Linux machine (manual pages, GNU manuals, Python's docstrings;
 `benchmarks/local_human_text.py`). Layout is how a text was stored, not who wrote it.
 
 `normalize_layout` is the definition, text by text; `normalized_utf8` gives the same bytes for
