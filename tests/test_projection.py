@@ -64,7 +64,10 @@ def test_check_5_regimes_and_fractions_are_ordered():
     by_alpha = [at_end(alpha=a, regime="mix") for a in (0.0, 0.1, 0.3, 0.6, 0.9)]
     for safer, riskier in zip(by_alpha, by_alpha[1:]):
         assert riskier["chi2"]["mean"] > safer["chi2"]["mean"]
-        assert riskier["rare_decile_survival"]["mean"] <= safer["rare_decile_survival"]["mean"] + 0.005
+        # a 20-run mean of the 500 rarest types' survival has a standard error of about 0.005,
+        # and alpha 0 and 0.1 differ by less than that: allow 3 standard errors of a difference
+        assert riskier["rare_decile_survival"]["mean"] <= safer["rare_decile_survival"]["mean"] + 0.02
+    assert by_alpha[-1]["rare_decile_survival"]["mean"] < by_alpha[0]["rare_decile_survival"]["mean"] - 0.2
 
 
 def test_mix_matches_its_closed_forms():

@@ -164,28 +164,26 @@ def _poisson_rows(rng: np.random.Generator, mean: np.ndarray, types: np.ndarray)
     """For each row of `types` iid Poisson(`mean`) draws: (row, value, number of types) triples.
 
     Small rows draw each type; large rows with a small mean draw the histogram of their
-    types' values directly, value by value, as conditional binomials (exact)."""
+    types' values directly, one multinomial over the values 0..K per row, whose last value
+    takes the tail (K is 12 sd above the largest mean: a tail below 1e-30 per type)."""
     expand = (types <= _EXPAND) | (mean > _BULK_MEAN)
     rows = np.repeat(np.flatnonzero(expand), types[expand])
-    out_rows, out_types = [rows], [np.ones(len(rows), np.int64)]
     expanded = rng.poisson(mean[rows]).astype(np.float64)
     bulk = np.flatnonzero(~expand)
-    left, lam = types[bulk].copy(), mean[bulk]
-    pmf, mass, value = np.exp(-lam), np.ones(len(bulk)), 0
-    while len(bulk):
-        share = np.where(mass > 1e-12, np.clip(pmf / np.maximum(mass, 1e-300), 0, 1), 1.0)
-        drawn = rng.binomial(left, share)
-        hit = drawn > 0
-        out_rows.append(bulk[hit])
-        out_types.append(drawn[hit])
-        left -= drawn
-        mass = mass - pmf
-        value += 1
-        pmf = pmf * lam / value
-        going = left > 0
-        bulk, left, lam, pmf, mass = bulk[going], left[going], lam[going], pmf[going], mass[going]
-    values = np.repeat(np.arange(len(out_rows) - 1, dtype=np.float64), [len(r) for r in out_rows[1:]])  # a row per value
-    return np.concatenate(out_rows), np.concatenate([expanded, values]), np.concatenate(out_types)
+    if not len(bulk):
+        return rows, expanded, np.ones(len(rows), np.int64)
+    lam = mean[bulk][:, None]
+    top = float(lam.max())
+    values = np.arange(math.ceil(top + 12 * math.sqrt(top) + 12), dtype=np.float64)
+    log_factorial = np.r_[0.0, np.cumsum(np.log(values[1:]))]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero mean: log 0 = -inf, all its mass on the value 0
+        pmf = np.exp(values * np.log(lam) - lam - log_factorial)
+    pmf[:, 0] = np.exp(-lam[:, 0])
+    pmf[:, -1] = np.maximum(1.0 - pmf[:, :-1].sum(axis=1), 0.0)
+    histogram = rng.multinomial(types[bulk], pmf)
+    row, value = np.nonzero(histogram)
+    return (np.concatenate([rows, bulk[row]]), np.concatenate([expanded, values[value]]),
+            np.concatenate([np.ones(len(rows), np.int64), histogram[row, value]]))
 
 
 def _collapse(group: np.ndarray, count: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
