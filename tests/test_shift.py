@@ -315,6 +315,25 @@ def test_the_reference_spread_of_a_pacc_estimate_matches_a_hand_count():
     assert reference_spread(rounds, sets([0.0, 0.2]), sets([0.8, 1.0])) == pytest.approx(0.05)
 
 
+def test_the_adapter_draws_a_curve_per_input_and_survives_inputs_with_ties():
+    from corpus_audit.estimate.metrics import auroc
+    from corpus_audit.model.adapt import fit_adapter, quantile_knots
+
+    rng = np.random.default_rng(12)
+    labels = np.repeat([0, 1], 300)
+    rows = rng.normal(size=(600, DIMENSIONS)).astype(np.float32)
+    # human texts sit at either extreme of feature 0, machine texts in the middle: no line
+    # through it separates them (a linear fit's AUROC is about 0.5), |x| > 1 does (about 0.99)
+    rows[:, 0] = np.where(labels == 0, rng.choice([-2.0, 2.0], 600), 0.0) + rng.normal(0, 0.5, 600)
+    rows[:, 1] = 0.0  # a feature with one value: its knots tie
+    rows[:, 2] = np.where(rng.random(600) < 0.8, 0.0, rows[:, 2])  # mostly one value
+    general = rng.uniform(0.2, 0.8, 600)
+    _, human, synthetic = fit_adapter((general[labels == 0], rows[labels == 0]), (general[labels == 1], rows[labels == 1]))
+    assert auroc(human, synthetic) > 0.95
+    knots = quantile_knots(rows[:, :3].astype(np.float64))
+    assert (np.diff(knots, axis=0) > 0).all()
+
+
 @pytest.mark.parametrize(("general", "adapted", "kept"), [
     ((0.90, 0.02), (0.93, 0.04), False),  # ranks better, estimates worse (stories in the truth benchmark)
     ((0.90, 0.04), (0.85, 0.02), True),  # ranks worse, estimates better

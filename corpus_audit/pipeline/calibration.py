@@ -161,7 +161,8 @@ def adapt_to_references(model: StoredModel, references: References, seed: int) -
     used = keeps_adapter((general, general_spread), (adapted, adapted_spread))
     record = {"used": used, "reference_auroc_general": round(general, 4), "reference_auroc_adapted": round(adapted, 4),
               "reference_spread_general": round(general_spread, 4), "reference_spread_adapted": round(adapted_spread, 4),
-              "method": "logistic regression on the general model's logit and the dense features, fitted on the "
+              "method": "logistic regression on the general model's logit and the dense features, each through a "
+                        "quadratic spline basis with knots at its quantiles among the references, fitted on the "
                         "references; its reference scores are cross-fitted (5 folds)",
               "rule": f"kept when its scores' reference spread (the standard deviation of a pacc estimate over "
                       f"{SELECTION_ROUNDS} bootstrap rounds of the references, the adapter refitted in each, at "
