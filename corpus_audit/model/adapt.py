@@ -21,7 +21,8 @@ fitting error, not only the calibration sets' sampling error.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -62,7 +63,10 @@ class Adapter:
     knots: np.ndarray  # (KNOTS, inputs) of [general logit, dense features]
     coef: np.ndarray  # over the spline basis of the inputs
     intercept: float
-    basis: SplineTransformer = field(compare=False, repr=False)
+
+    @cached_property
+    def basis(self) -> SplineTransformer:
+        return spline_basis(self.knots)
 
     @property
     def fingerprint(self) -> str:
@@ -89,8 +93,7 @@ def _cross_fit(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[np.ndar
     where a fit on all rows would score them more sharply than the calibration it is judged by.
     The knots come from all rows' inputs (no labels), so every fold shares one basis."""
     knots = quantile_knots(x)
-    basis = spline_basis(knots)
-    expanded = basis.transform(x)
+    expanded = spline_basis(knots).transform(x)
     crossed = np.zeros(len(y))
     fits = []
     for fold in np.unique(folds):
@@ -98,7 +101,7 @@ def _cross_fit(x: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[np.ndar
         fits.append(_fit(expanded[~test], y[~test]))
         crossed[test] = fits[-1].predict_proba(expanded[test])[:, 1]
     return crossed, Adapter(knots, np.mean([f.coef_[0] for f in fits], axis=0).astype(np.float64),
-                            float(np.mean([f.intercept_[0] for f in fits])), basis)
+                            float(np.mean([f.intercept_[0] for f in fits])))
 
 
 def _fold_count(y: np.ndarray) -> int:
