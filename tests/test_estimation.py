@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from corpus_audit.estimate.estimation import Calibration, estimate
+from corpus_audit.estimate.estimation import Calibration, estimate, whole_documents
 from corpus_audit.estimate.quantify import (
     QUANTIFIERS,
     ScoreSet,
@@ -236,15 +238,29 @@ def test_mixture_errors_are_zero_for_acc_when_scores_separate_perfectly():
 
 def test_no_interval_is_narrower_than_a_proportion_over_the_corpus():
     # Perfect separation and a corpus scored all-synthetic: every bootstrap round gives 100%.
-    # The interval still reaches the Wilson bound for 360 of 360: n / (n + z^2) = 360 / 363.84.
+    # The interval still reaches the Wilson bound for 360 of 360: n / (n + z^2) = 360 / 363.84
+    # = 356.2 documents of 360, rounded outward to 356 whole documents.
     corpus, human, synthetic = sets(np.full(360, 0.99), np.full(500, 0.01), np.full(500, 0.99))
     result = estimate(corpus, Calibration(human, synthetic, "hand"), rounds=50)
-    z2 = 1.959963984540054**2
     for name in ("acc", "pacc", "cc"):
         m = result["methods"][name]
         assert m["estimate"] == 1.0 and m["ci_high"] == 1.0
-        assert m["ci_low"] == pytest.approx(360 / (360 + z2), abs=1e-9)
-    assert result["ci_low"] == pytest.approx(360 / (360 + z2), abs=1e-9) and "Wilson" in result["interval"]
+        assert m["ci_low"] == 356 / 360
+    assert result["ci_low"] == 356 / 360 and "Wilson" in result["interval"]
+
+
+def test_interval_bounds_are_whole_documents_rounded_outward():
+    # 0.00055 of 353 documents is 0.19 of one: no document is ruled out, so the bound is 0;
+    # 0.0529 of 353 is 18.67 documents: 19 of 353. Bounds already on the grid stay.
+    assert whole_documents(0.00055, 0.0529, 353) == (0.0, 19 / 353)
+    assert whole_documents(5 / 353, 10 / 353, 353) == (5 / 353, 10 / 353)
+    assert whole_documents(0.999, 1.0, 10) == (0.9, 1.0)
+    rng = np.random.default_rng(5)
+    corpus, human, synthetic = sets(rng.beta(2, 4, 353), rng.beta(2, 5, 200), rng.beta(5, 2, 200))
+    result = estimate(corpus, Calibration(human, synthetic, "hand"), rounds=40)
+    for m in result["methods"].values():
+        for bound in (m["ci_low"], m["ci_high"]):
+            assert bound * 353 == pytest.approx(round(bound * 353), abs=1e-9)
 
 
 def _em_fixed_point(scores, human, synthetic, tolerance=1e-15, iterations=1_000_000):
@@ -346,7 +362,9 @@ def test_a_bank_interval_is_pacc_over_rounds_that_share_the_corpus_resample():
         humans = [calibration.human.resample(calibration_draws) for _ in range(60)]
         machines = [calibration.synthetic.resample(calibration_draws) for _ in range(60)]
         rounds = [pacc(c, h, y) for c, h, y in zip(corpora, humans, machines)]
-        expected = np.quantile(rounds, [0.025, 0.975])
+        low, high = np.quantile(rounds, [0.025, 0.975])
+        n = round(corpus.size)  # documents in the corpus: the bounds are whole documents of it, rounded outward
+        expected = [math.floor(low * n) / n, math.ceil(high * n) / n]
         got = result["bank"]["estimates"][name]
         assert [got["ci_low"], got["ci_high"]] == pytest.approx(expected, abs=1e-12)
         assert got["estimate"] == pacc(corpus, calibration.human, calibration.synthetic)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from corpus_audit.estimate.estimation import LOW_AUROC, ROUNDS, Calibration, estimate
+from corpus_audit.estimate.estimation import LOW_AUROC, ROUNDS, Calibration, estimate, whole_documents
 from corpus_audit.estimate.quantify import ScoreSet, adjust_many, pacc
 from corpus_audit.estimate.shift import MIN_DOCUMENTS, ShiftTest, shift_test
 
@@ -138,8 +138,8 @@ def honest_estimate(scores: ScoreSet, choice: Choice, rounds: int = ROUNDS, conf
         if not choice.unbounded:  # unbounded: the interval is [0, 1] whatever they say
             corpus_means = scores.resampled_means(np.random.default_rng(seed), rounds)
             for name, (human_means, synthetic_means) in choice.bank_means(rounds, seed).items():
-                spread[name].update(zip(("ci_low", "ci_high"),
-                                        _bank_interval(corpus_means, human_means, synthetic_means, confidence)))
+                spread[name].update(zip(("ci_low", "ci_high"), whole_documents(
+                    *_bank_interval(corpus_means, human_means, synthetic_means, confidence), scores.size)))
         result["bank"] = {"method": BANK_METHOD, "estimates": spread, "calibrations": (
             "out-of-domain scores of each training domain" if choice.state == "shifted" else
             "the matched domain's human scores beside each training domain's out-of-domain machine scores (where "
