@@ -336,12 +336,17 @@ def _first_generation(alive: list[float], share: float) -> int | None:
     return lost[0] if lost else None
 
 
-def fresh_data(spectrum: Spectrum, plan: Plan, map_: Callable[..., Iterable[Any]] = map) -> dict[str, Any]:
+def fresh_data(spectrum: Spectrum, plan: Plan, map_: Callable[..., Iterable[Any]] = map,
+               runs: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """What one generation trained on fresh human text of the same size does to each metric.
 
     Every generation of fresh data is a new draw from generation 0, so this one generation
-    stands for all of them: the yardstick a projected figure is read against."""
-    runs = _all_runs(spectrum, replace(plan, alpha=0.0, alpha_low=None, alpha_high=None, regime="mix", generations=1), map_)
+    stands for all of them: the yardstick a projected figure is read against. `runs`: the
+    plan's own runs, whose generation 1 is such a draw when the plan mixes without a sampling
+    transform (its model is then generation 0's, whatever alpha), so they are not simulated twice."""
+    if runs is None or plan.regime != "mix" or plan.transformed:
+        runs = _all_runs(spectrum, replace(plan, alpha=0.0, alpha_low=None, alpha_high=None, regime="mix", generations=1),
+                         map_)
     bands = {name: _band(runs[name][:, 1]) for name in METRICS}
     alive, start = bands["types_alive"]["mean"], float(runs["types_alive"][0, 0])
     lose = {k: (1 if alive <= (1 - share) * start else None) for k, share in (("10%", 0.10), ("50%", 0.50))}
@@ -373,7 +378,7 @@ def project(spectrum: Spectrum, plan: Plan, map_: Callable[..., Iterable[Any]] =
                                 "hapaxes": int(spectrum.types[spectrum.counts == 1].sum())}},
         "generations": generations,
         "generations_to_lose": {"10%": _first_generation(alive, 0.10), "50%": _first_generation(alive, 0.50)},
-        "fresh_data": fresh_data(spectrum, plan, map_),
+        "fresh_data": fresh_data(spectrum, plan, map_, runs),
         "closed_form": closed_forms(spectrum, plan),
         "model": "unigram Wright-Fisher chain on the corpus's word spectrum, Poissonised counts; "
                  f"{plan.runs} runs, alpha drawn per run from its interval",
