@@ -29,6 +29,9 @@ THRESHOLD = 0.5
 _RESAMPLE_BLOCK = 1 << 22  # counts drawn at once by `ScoreSet.resampled_means` (32 MB)
 _GRID = np.linspace(0.0, 1.0, 1001)
 _GRID_COLUMN, _GRID_COMPLEMENT = _GRID[:, None], 1 - _GRID[:, None]  # HDy's mixing weights
+_COARSE = 25  # HDy searches every 25th grid prior, then every one within a step of the best
+_COARSE_ROWS = np.arange(0, len(_GRID), _COARSE)
+_FLAT = 1e-10  # coarse distances closer than this tie (they are at most 2, rounded to about 1e-15)
 
 
 @dataclass(frozen=True)
@@ -207,21 +210,37 @@ def sld(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, tolerance: float
     return prior
 
 
+def _hellinger(rows: np.ndarray, root_test: np.ndarray, h: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Squared Hellinger distance (times 2) of the corpus's density from the mixture at each grid
+    prior of `rows`, in one buffer: the plain form's operations in its order, so its bits."""
+    distance = _GRID_COLUMN[rows] * s
+    distance += _GRID_COMPLEMENT[rows] * h
+    np.sqrt(distance, out=distance)
+    distance -= root_test
+    np.square(distance, out=distance)
+    return distance.sum(axis=1)
+
+
 def hdy(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, bins: tuple[int, ...] = (10, 20, 30, 40, 50)) -> float:
     """HDy: the grid prior whose mixture of the calibration densities is nearest the corpus's
-    in Hellinger distance, averaged over several binnings. The distances are computed in one
-    buffer per binning: the same operations in the same order as the plain form, so the same
-    bits, with fewer temporary arrays (the arithmetic 30-45% faster)."""
+    in Hellinger distance, averaged over several binnings. The distance is convex in the prior
+    (a sum of minus square roots of linear functions), so the nearest of every 25th prior lies
+    within 25 of the nearest of all 1,001: searching that window finds the plain form's prior
+    (its first, on a tie) from 92 rows instead of 1,001. Where two coarse priors tie to within
+    rounding (identical or nearly empty calibration densities: a flat distance, whose minimum
+    rounding picks), all 1,001 are searched, as the plain form does."""
     estimates = []
     for b in bins:
         density = lambda s: s.histogram(b) / max(s.size, 1)  # noqa: E731, B023
-        test, h, s = density(scores), density(human), density(synthetic)
-        distance = _GRID_COLUMN * s
-        distance += _GRID_COMPLEMENT * h
-        np.sqrt(distance, out=distance)
-        distance -= np.sqrt(test)
-        np.square(distance, out=distance)
-        estimates.append(_GRID[int(np.argmin(distance.sum(axis=1)))])
+        root_test, h, s = np.sqrt(density(scores)), density(human), density(synthetic)
+        coarse = _hellinger(_COARSE_ROWS, root_test, h, s)
+        nearest, second = np.partition(coarse, 1)[:2]
+        if second - nearest <= _FLAT:
+            window = np.arange(len(_GRID))
+        else:
+            best = int(_COARSE_ROWS[np.argmin(coarse)])
+            window = np.arange(max(best - _COARSE, 0), min(best + _COARSE, len(_GRID) - 1) + 1)
+        estimates.append(_GRID[window[int(np.argmin(_hellinger(window, root_test, h, s)))]])
     return float(np.mean(estimates))
 
 
