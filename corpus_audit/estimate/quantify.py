@@ -224,7 +224,7 @@ def _hellinger(rows: np.ndarray, root_test: np.ndarray, h: np.ndarray, s: np.nda
 def hdy(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, bins: tuple[int, ...] = (10, 20, 30, 40, 50)) -> float:
     """HDy: the grid prior whose mixture of the calibration densities is nearest the corpus's
     in Hellinger distance, averaged over several binnings. The distance is convex in the prior
-    (a sum of minus square roots of linear functions), so the nearest of every 25th prior lies
+    (a linear function minus square roots of linear ones), so the nearest of every 25th prior lies
     within 25 of the nearest of all 1,001: searching that window finds the plain form's prior
     (its first, on a tie) from 92 rows instead of 1,001. Where two coarse priors tie to within
     rounding (identical or nearly empty calibration densities: a flat distance, whose minimum
