@@ -157,10 +157,10 @@ def table(rows: list[dict]) -> str:
 
 def methods_table(rows: list[dict], methods: tuple[str, ...] = ("pacc", "sld", "hdy")) -> str:
     """Per condition, domain and fraction: the pool size, the sampling floor (the width of the 95%
-    Wilson interval of the true fraction over the pool, `wilson_interval`, the estimate's own floor:
-    the pool is a sample, so even a perfect detector's interval could not be narrower) and, for the
-    headline and each method's own interval, coverage / mean abs error / mean width (points):
-    where the width comes from."""
+    Wilson interval of the true fraction over the pool, `wilson_interval`: what an interval for a
+    source the pool was drawn from could not beat; the estimate's interval is about the pool's
+    own fraction, whose floor with a perfect detector is zero) and, for the headline and each
+    method's own interval, coverage / mean abs error / mean width (points): where the width comes from."""
     head = " | ".join(["headline", *methods])
     lines = [f"| condition | domain | true fraction | pool | sampling floor | {head} (coverage / error / width) |",
              "|---|---|---|---|---|" + "---|" * (1 + len(methods))]

@@ -97,15 +97,17 @@ def test_calibration_auroc_matches_sklearn():
 
 @pytest.mark.slow
 def test_interval_covers_the_truth_near_the_nominal_rate():
+    # Corpora of exactly 300 machine-written documents in 2,000: the interval is about that
+    # count, which only the scores within each class and the calibration sets' noise move.
     rng = np.random.default_rng(6)
     covered = 0
-    repetitions = 60
+    repetitions = 80
     for rep in range(repetitions):
         calibration = Calibration(*sets(rng.beta(2, 5, 400), rng.beta(5, 2, 400)), "simulated")
         scores = ScoreSet.from_scores(np.r_[rng.beta(5, 2, 300), rng.beta(2, 5, 1700)])  # exactly 0.15
-        result = estimate(scores, calibration, rounds=60, seed=rep)
+        result = estimate(scores, calibration, seed=rep)
         covered += result["ci_low"] <= 0.15 <= result["ci_high"]
-    assert 0.85 <= covered / repetitions <= 1.0  # nominal 0.95; binomial sd about 0.03
+    assert 0.85 <= covered / repetitions <= 1.0  # nominal 0.95; binomial sd about 0.025
 
 
 def test_poor_separation_is_said_in_words_and_widens_the_interval():
@@ -236,7 +238,27 @@ def test_mixture_errors_are_zero_for_acc_when_scores_separate_perfectly():
         mixture_errors(scores[:12], np.r_[np.zeros(8, int), np.ones(4, int)], repetitions=1)
 
 
-def test_no_interval_is_narrower_than_a_proportion_over_the_corpus():
+def test_the_interval_is_about_this_corpus_s_fraction_and_a_sample_s_adds_the_binomial_draw():
+    # Human scores 0.1 or 0.3, machine scores 0.7 or 0.9 (means 0.2 and 0.8, each class's
+    # variance 0.01); calibration sets of a million each, so their noise is negligible. The
+    # corpus: exactly 300 machine-written documents of 1,000. For this corpus's own fraction,
+    # only the scores within each class move pacc: var(mean) = (300 * 0.01 + 700 * 0.01) / 1000^2,
+    # so pacc's sd is 0.00316 / 0.6 = 0.00527 and the 95% interval about 2 * 1.96 * 0.00527 = 2.07
+    # points wide. Scored as a 1% sample of a large corpus, the class count is a binomial draw too:
+    # var(mean) gains 0.3 * 0.7 * 0.6^2 / 1000, sd 0.0154, width about 6.05 points.
+    half = lambda a, b, n: np.repeat([a, b], n)  # noqa: E731
+    human = ScoreSet(np.array([0.1, 0.3]), np.array([1e6, 1e6]))
+    machine = ScoreSet(np.array([0.7, 0.9]), np.array([1e6, 1e6]))
+    corpus = ScoreSet.from_scores(np.r_[half(0.7, 0.9, 150), half(0.1, 0.3, 350)])
+    whole = estimate(corpus, Calibration(human, machine, "hand"), rounds=400, seed=1)
+    sampled = estimate(corpus, Calibration(human, machine, "hand"), rounds=400, seed=1, sampled=0.01)
+    assert whole["estimate"] == sampled["estimate"] == pytest.approx(0.3, abs=1e-9)
+    assert 0.017 <= whole["ci_high"] - whole["ci_low"] <= 0.025  # 2.07 points, +-2 documents of rounding and noise
+    assert 0.051 <= sampled["ci_high"] - sampled["ci_low"] <= 0.070  # 6.05 points
+    assert "this corpus's own fraction" in whole["interval"] and "as a sample's would be" in sampled["interval"]
+
+
+def test_an_estimate_clipped_at_100_percent_is_never_a_zero_width_interval():
     # Perfect separation and a corpus scored all-synthetic: every bootstrap round gives 100%.
     # The interval still reaches the Wilson bound for 360 of 360: n / (n + z^2) = 360 / 363.84
     # = 356.2 documents of 360, rounded outward to 356 whole documents.

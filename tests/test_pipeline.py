@@ -83,6 +83,8 @@ def test_sample_n_is_exact_uniform_and_seeded(tmp_path, shard_dir):
     assert len(ids("a")) == 30 and ids("a") == ids("b") and ids("a") != ids("c")
     assert a["input"]["sampling"] == {"mode": "count", "requested": 30, "seed": 1, "population": 120, "sampled": 30}
     assert a["input"]["documents"] == 120 and a["input"]["scanned"] == 30
+    # 30 of 120 documents are a draw from the corpus: the interval says it treats them as one
+    assert "drawn as a sample's would be" in a["synthetic_fraction"]["interval"]
     # Uniform over the whole corpus: every shard is represented in proportion, over many seeds.
     hits = [0, 0, 0]
     for seed in range(20):  # sampling is the reader's: the length detector alone keeps these scans quick
@@ -101,6 +103,9 @@ def test_sample_fraction_is_seeded_and_near_the_fraction(tmp_path):
     assert a["input"]["scanned"] == b["input"]["scanned"]
     assert abs(a["input"]["scanned"] - 1000) < 4 * (4000 * 0.25 * 0.75) ** 0.5
     assert a["input"]["sampling"]["mode"] == "fraction"
+    assert "drawn as a sample's would be" in a["synthetic_fraction"]["interval"]
+    whole = run(tmp_path, path, out=tmp_path / "whole", seed=3)
+    assert "this corpus's own fraction" in whole["synthetic_fraction"]["interval"]
 
 
 class _InterruptAfter:

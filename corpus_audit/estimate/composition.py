@@ -17,7 +17,7 @@ from detectors.classifier import SCORE_BINS
 
 
 def composition(section: dict[str, Any], documents: Path, parts: list[str], choice: Choice, seed: int,
-                corpus_counts: np.ndarray) -> None:
+                corpus_counts: np.ndarray, sampled: float = 1.0) -> None:
     """The estimate over unique documents (one per near-duplicate cluster), and the share of
     the estimated machine-written mass in near-duplicate clusters and in documents over a
     repetition threshold. A document's mass is its `p_synthetic` recalibrated on the
@@ -25,7 +25,8 @@ def composition(section: dict[str, Any], documents: Path, parts: list[str], choi
     the estimated prior.
 
     The unique-document estimate is made as the headline is (`honest_estimate` under the same
-    `choice`: spanning the bank when the calibration is shifted); where the unique documents'
+    `choice`: spanning the bank when the calibration is shifted; `sampled`, the share of the
+    corpus scanned); where the unique documents'
     score histogram is the corpus's (`corpus_counts`: no near-duplicates), it is the headline's."""
     prior = min(max(section["estimate"], 1e-9), 1 - 1e-9)
     platt = equal_prior_platt(choice.calibration.human, choice.calibration.synthetic)
@@ -46,7 +47,8 @@ def composition(section: dict[str, Any], documents: Path, parts: list[str], choi
         for row, weights in enumerate((mass, np.ones_like(p))):
             sums[row] += [weights.sum(), weights[cluster].sum(), weights[repetitive].sum()]
     same = np.array_equal(unique.counts, corpus_counts)  # the same scores, calibration and seed: the same figures
-    result = section if same else honest_estimate(ScoreSet.from_histogram(unique.counts), choice, seed=seed)
+    result = section if same else honest_estimate(ScoreSet.from_histogram(unique.counts), choice, seed=seed,
+                                                          sampled=sampled)
     section["unique_documents"] = {"documents": unique.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high")}}
     (mass_clustered, mass_repetitive), (clustered, repetitive) = (
         [float(x) / row[0] if row[0] else None for x in row[1:]] for row in sums)

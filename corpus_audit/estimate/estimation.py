@@ -5,12 +5,20 @@ calibration sets. The interval is a percentile bootstrap that resamples the corp
 both calibration sets each round: the calibration sets are finite too, and ignoring their
 error is what makes published intervals too narrow. The calibration's resamples come from a
 stream of their own, so every estimate under one calibration (the headline, the unique
-documents', each stratum's) shares them and what is worked out from them. The corpus is
-resampled whether or not it was sampled (it is treated as a draw from its source; no
-finite-population correction, which errs on the wide side). A calibration whose scores
-come from a detector fitted to the calibration texts themselves (an adapted detector)
-redraws each round instead (`Calibration.redraw`): the fit is repeated on resampled texts,
-so its error is in the interval too.
+documents', each stratum's) shares them and what is worked out from them. A calibration
+whose scores come from a detector fitted to the calibration texts themselves (an adapted
+detector) redraws each round instead (`Calibration.redraw`): the fit is repeated on
+resampled texts, so its error is in the interval too.
+
+What the interval is about: this corpus's own fraction, a fixed count of its documents, not
+that of a source the corpus was drawn from (`CorpusDraw`). A round resamples the corpus's
+documents within the two soft classes SLD's posteriors split it into, their sizes kept, so
+the interval holds what moves an estimate of a fixed corpus (the scores' spread within each
+class) and not a binomial draw of how many documents are machine-written. A scan of a sample
+(`--sample`, `--sample-fraction`) is a draw: there the machine class's size varies as the
+sample's would, with the finite-population correction. Resampling the corpus whole, as this
+did before, adds the binomial variance of the class sizes: in the truth benchmark's pools,
+whose fractions are exact, that was 4 to 12 points of width no detector could remove.
 
 With reference sets, the word-occurrence mixture MLE (`occurrence_interval`) joins the
 methods: it does not use the classifier, so agreement with the classifier's methods is
@@ -18,13 +26,13 @@ evidence, and disagreement is reported. It is not the default and does not widen
 interval: in the reference-data benchmark its error was ten times the default's and its
 interval covered the truth in under half of the runs.
 
-No interval is narrower than the Wilson score interval of a proportion over the corpus's
-documents (`_sampling_floor`): the corpus is a draw from its source, so even a perfect
-detector could not place the fraction more precisely. A method clipped at 0% or 100% in
-every bootstrap round would otherwise print a zero-width interval such as [100%, 100%].
-And its bounds are whole documents, rounded outward (`whole_documents`): a lower bound of a
-fifth of a document above 0% cannot rule out that none is machine-written (in the truth
-benchmark, two news pools with no machine text at all had lower bounds of 0.2 documents).
+The Wilson score interval of a proportion over the corpus's documents (`wilson_interval`) is
+the floor of a sampled corpus's interval, and of any estimate clipped at 0% or 100%: a method
+clipped in every bootstrap round would otherwise print a zero-width interval such as
+[100%, 100%], which no finite evidence supports. And the bounds are whole documents, rounded
+outward (`whole_documents`): a lower bound of a fifth of a document above 0% cannot rule out
+that none is machine-written (in the truth benchmark, two news pools with no machine text at
+all had lower bounds of 0.2 documents).
 
 When the calibration sets are poorly separated (AUROC under 0.75) or the methods'
 intervals do not overlap, the estimate says so in words and its interval widens to the
@@ -41,7 +49,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet, occurrence_mle
+from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet, equal_prior_platt, equal_prior_posterior, occurrence_mle, sld
 from detectors.partials import Bundle
 
 DEFAULT_METHOD = "pacc"
@@ -102,6 +110,45 @@ class Calibration:
         return float(np.sum(wins * self.synthetic.weights) / (self.human.size * self.synthetic.size))
 
 
+@dataclass(frozen=True)
+class CorpusDraw:
+    """How a bootstrap round redraws the corpus's scores (see the module docstring): within two
+    soft classes, the weight of each score value split by its SLD posterior at SLD's prior
+    `share` (whose fixed point makes the machine class's weights sum to `share` of the corpus).
+    A round draws the machine class's size (`share` of the documents, rounded at random so it is
+    right on average; when the scan read a sample of `sampled` of the corpus, varied as the
+    sample's would be: binomially, with the finite-population correction), then that many
+    documents from the machine class and the rest from the human class, with replacement."""
+
+    human: np.ndarray  # per score value, its weight in each class
+    machine: np.ndarray
+    share: float
+    sampled: float = 1.0
+
+    @classmethod
+    def split(cls, scores: ScoreSet, calibration: Calibration, sampled: float = 1.0) -> CorpusDraw:
+        share = sld(scores, calibration.human, calibration.synthetic)
+        p = equal_prior_posterior(scores.values, equal_prior_platt(calibration.human, calibration.synthetic))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            posterior = np.nan_to_num(share * p / (share * p + (1 - share) * (1 - p)), nan=share)
+        machine = scores.weights * posterior
+        return cls(scores.weights - machine, machine, share, sampled)
+
+    def __call__(self, scores: ScoreSet, rng: np.random.Generator) -> ScoreSet:
+        n = int(round(scores.size))
+        expected = n * self.share
+        if self.sampled < 1:
+            expected += math.sqrt(1 - self.sampled) * (rng.binomial(n, self.share) - expected)
+        whole = math.floor(expected)
+        machine = min(n, max(0, whole + int(rng.random() < expected - whole)))
+        counts = np.zeros(len(scores.values))
+        for size, weights in ((n - machine, self.human), (machine, self.machine)):
+            total = weights.sum()
+            if size:
+                counts += rng.multinomial(size, weights / total if total > 0 else scores.weights / scores.size)
+        return ScoreSet(scores.values, counts, scores._bins)
+
+
 def _percentiles(draws: np.ndarray, confidence: float) -> tuple[float, float]:
     tail = (1 - confidence) / 2
     return float(np.quantile(draws, tail)), float(np.quantile(draws, 1 - tail))
@@ -148,21 +195,29 @@ def occurrence_interval(ratios: Bundle, rounds: int = 200, confidence: float = 0
 
 
 def estimate(scores: ScoreSet, calibration: Calibration, method: str = DEFAULT_METHOD, rounds: int = ROUNDS,
-             confidence: float = 0.95, seed: int = 0, independent: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+             confidence: float = 0.95, seed: int = 0, independent: dict[str, dict[str, float]] | None = None,
+             sampled: float = 1.0) -> dict[str, Any]:
     """Every method's estimate and interval, and the headline one (`method`).
 
     `independent`: estimates that do not come from the classifier's scores (the
-    word-occurrence MLE), listed with the others and checked against them."""
+    word-occurrence MLE), listed with the others and checked against them. `sampled`: the
+    share of the corpus these scores are of (1: all of it; see `CorpusDraw`)."""
     rng = np.random.default_rng(seed)
     point = {name: q(scores, calibration.human, calibration.synthetic) for name, q in QUANTIFIERS.items()}
+    draw = CorpusDraw.split(scores, calibration, sampled)
     draws = {name: np.empty(rounds) for name in QUANTIFIERS}
     for r in range(rounds):
-        s, h, y = calibration.draw(r, scores.resample(rng), seed)
+        s, h, y = calibration.draw(r, draw(scores, rng), seed)
         for name, q in QUANTIFIERS.items():
             draws[name][r] = q(s, h, y)
-    methods = {name: dict(zip(("estimate", "ci_low", "ci_high"), (point[name], *whole_documents(
-        *_sampling_floor(point[name], *_percentiles(draws[name], confidence), scores.size, confidence), scores.size))))
-               for name in QUANTIFIERS}
+
+    def bounds(name: str) -> tuple[float, float]:
+        low, high = _percentiles(draws[name], confidence)
+        if sampled < 1 or point[name] in (0.0, 1.0):
+            low, high = _sampling_floor(point[name], low, high, scores.size, confidence)
+        return whole_documents(low, high, scores.size)
+
+    methods = {name: dict(zip(("estimate", "ci_low", "ci_high"), (point[name], *bounds(name)))) for name in QUANTIFIERS}
     methods.update(independent or {})
     auroc = calibration.auroc()
     warnings: list[str] = []
@@ -184,9 +239,12 @@ def estimate(scores: ScoreSet, calibration: Calibration, method: str = DEFAULT_M
             warnings.append(f"The classifier-free estimate {name} ({methods[name]['estimate']:.1%}) disagrees with "
                             f"{method} beyond their intervals. It does not widen the interval: in the benchmark its "
                             "own interval often missed the truth (see README, Estimation).")
-    interval = (f"percentile bootstrap, {rounds} rounds, resampling the corpus and both calibration sets; never narrower "
-                "than the Wilson interval of a proportion over the corpus's documents; bounds rounded outward to whole "
-                "documents")
+    within = ("the machine class's size drawn as a sample's would be" if sampled < 1 else
+              "their sizes kept: this corpus's own fraction")
+    interval = (f"percentile bootstrap, {rounds} rounds, resampling the corpus within its two soft classes ({within}) "
+                "and both calibration sets; never narrower than the Wilson interval of a proportion over the corpus's "
+                f"documents {'(a sample)' if sampled < 1 else 'where an estimate is clipped at 0% or 100%'}; bounds "
+                "rounded outward to whole documents")
     if calibration.redraw is not None:
         interval += f"; each round {calibration.redraw.description}"
     return {

@@ -127,10 +127,13 @@ def _bank_interval(corpus_means: np.ndarray, human_means: np.ndarray, synthetic_
 
 
 def honest_estimate(scores: ScoreSet, choice: Choice, rounds: int = ROUNDS, confidence: float = 0.95, seed: int = 0,
-                    independent: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+                    independent: dict[str, dict[str, float]] | None = None, sampled: float = 1.0) -> dict[str, Any]:
     """The estimate under the chosen calibration, its state and shift record; widened over the bank (when
-    shifted) or over the machine sides of the bank (when a training domain calibrates it)."""
-    result = estimate(scores, choice.calibration, rounds=rounds, confidence=confidence, seed=seed, independent=independent)
+    shifted) or over the machine sides of the bank (when a training domain calibrates it). The bank's
+    intervals resample the corpus whole (as a draw from a source): they stand for calibrations the
+    shift test could not confirm, and stay on the wide side. `sampled`: see `estimation.estimate`."""
+    result = estimate(scores, choice.calibration, rounds=rounds, confidence=confidence, seed=seed, independent=independent,
+                      sampled=sampled)
     result["state"] = choice.state
     result["calibration"]["shift"] = choice.shift
     if choice.bank:

@@ -99,6 +99,7 @@ class Scan:
         self.reference: list[Shard] = []
         self.merged: dict[str, Bundle] = {}
         self.strata_values: set[str] = set()
+        self.sampled = 1.0  # the share of the corpus the scan reads (`_sampled_share`)
 
     def run(self) -> dict[str, Any]:
         """Scan, join, estimate and report; returns the audit. Its numerical work is on small
@@ -117,6 +118,7 @@ class Scan:
         self.state.lock(self.config.resume, self.config.overwrite)
         try:
             sampler, population = self._sampler(shards)
+            self.sampled = self._sampled_share(population)
             manifest = {"tool_version": __version__, "options": self._options(),
                         "shards": [s.fingerprint() for s in shards]}
             self.results = self.state.start(manifest, self.config.resume)
@@ -178,7 +180,8 @@ class Scan:
                     audit.update(estimated.result())
                     if minhash is not None:
                         composition(audit["synthetic_fraction"], self.state.documents, self._parts(), self.choice,
-                                    self.config.seed, self.merged["classifier"].parts["p_synthetic"].counts)
+                                    self.config.seed, self.merged["classifier"].parts["p_synthetic"].counts,
+                                    self.sampled)
                 if projected is not None:
                     self.progress.phase("projecting collapse risk")
                     load_chart_library()  # while the projection runs on the workers
@@ -203,6 +206,15 @@ class Scan:
                 self._source_failed(shard, err)
                 counts.append(0)
         return Sampler(seed=self.config.seed, chosen=choose_exact(counts, self.config.sample, self.config.seed)), sum(counts)
+
+    def _sampled_share(self, population: int | None) -> float:
+        """The share of the corpus the scan reads: 1 unless it samples (the estimate's interval then
+        treats the documents as a draw from the corpus, `corpus_audit.estimate.estimation.CorpusDraw`)."""
+        if self.config.sample_fraction is not None:
+            return self.config.sample_fraction
+        if self.config.sample is not None and population:
+            return min(1.0, self.config.sample / population)
+        return 1.0
 
     def _reader(self, shard: Shard) -> ShardReader:
         return ShardReader.for_scan(shard, self.columns, self.config.batch_size, self.config.max_doc_chars)
@@ -250,7 +262,7 @@ class Scan:
         merged = self.merge.done().strata
         check_strata(len(merged), self.config.by)
         ordered = sorted(merged.items(), key=lambda kv: (-kv[1].count, kv[0]))
-        results = engine.map(partial(honest_estimate, choice=choice, seed=self.config.seed),
+        results = engine.map(partial(honest_estimate, choice=choice, seed=self.config.seed, sampled=self.sampled),
                              [ScoreSet.from_histogram(histogram.counts) for _, histogram in ordered])
         return [{"value": value, "documents": histogram.count, **{k: result[k] for k in ("estimate", "ci_low", "ci_high", "state")},
                  "warnings": result["warnings"]} for (value, histogram), result in zip(ordered, results)]
@@ -273,7 +285,7 @@ class Scan:
         if "occurrence" in self.merged:
             independent = {"occurrence_mle": occurrence_interval(self.merged["occurrence"], seed=self.config.seed)}
         fraction = sections["synthetic_fraction"] = honest_estimate(scores, choice, seed=self.config.seed,
-                                                                    independent=independent)
+                                                                    independent=independent, sampled=self.sampled)
         if self.adaptation is not None:
             fraction["adaptation"] = self.adaptation.record
         fraction["score_histograms"] = {
