@@ -120,7 +120,7 @@ class CorpusDraw:
     sample's would be: binomially, with the finite-population correction), then that many
     documents from the machine class and the rest from the human class, with replacement."""
 
-    human: np.ndarray  # per score value, its weight in each class
+    human: np.ndarray  # per score value, its share of each class (each sums to 1)
     machine: np.ndarray
     share: float
     sampled: float = 1.0
@@ -132,7 +132,9 @@ class CorpusDraw:
         with np.errstate(invalid="ignore", divide="ignore"):
             posterior = np.nan_to_num(share * p / (share * p + (1 - share) * (1 - p)), nan=share)
         machine = scores.weights * posterior
-        return cls(scores.weights - machine, machine, share, sampled)
+        classes = [scores.weights - machine, machine]
+        uniform = scores.weights / max(scores.size, 1e-300)  # a class with no weight (share 0 or 1) is never drawn from
+        return cls(*(w / w.sum() if w.sum() > 0 else uniform for w in classes), share, sampled)
 
     def __call__(self, scores: ScoreSet, rng: np.random.Generator) -> ScoreSet:
         n = int(round(scores.size))
@@ -142,10 +144,9 @@ class CorpusDraw:
         whole = math.floor(expected)
         machine = min(n, max(0, whole + int(rng.random() < expected - whole)))
         counts = np.zeros(len(scores.values))
-        for size, weights in ((n - machine, self.human), (machine, self.machine)):
-            total = weights.sum()
+        for size, shares in ((n - machine, self.human), (machine, self.machine)):
             if size:
-                counts += rng.multinomial(size, weights / total if total > 0 else scores.weights / scores.size)
+                counts += rng.multinomial(size, shares)
         return ScoreSet(scores.values, counts, scores._bins)
 
 
