@@ -37,7 +37,6 @@ import pyarrow as pa
 import scipy.sparse as sp
 import xxhash
 from scipy.special import expit
-from sklearn.preprocessing import normalize as l2_normalize
 
 from detectors.base import Column, Detector
 from detectors.layout import normalized_utf8
@@ -248,12 +247,21 @@ def sublinear(counts: sp.csr_matrix) -> sp.csr_matrix:
     return counts
 
 
+def _normalize_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+    """Each row divided by its L2 norm, in place (a row of zeros stays), as scikit-learn's
+    `normalize` does: without importing scikit-learn, which cost every scan process 0.65 s of CPU."""
+    lengths = np.diff(m.indptr)
+    norms = np.sqrt(document_sums([np.square(m.data)], lengths)[0])
+    m.data[:] = m.data / np.repeat(np.where(norms > 0, norms, 1.0), lengths)  # in float64, rounded once
+    return m
+
+
 def combine(tf: sp.csr_matrix, standard: np.ndarray, idf: np.ndarray, style_weight: float) -> sp.csr_matrix:
     """The classifier's input: L2-normalised TF-IDF words beside the weighted, standardised dense
     block, each dense feature clipped to `STYLE_CLIP` standard deviations of the training texts."""
     words = tf.copy()
     words.data *= idf.astype(np.float32)[words.indices]  # tf @ diag(idf), without a sparse product
-    words = l2_normalize(words, copy=False)
+    words = _normalize_rows(words)
     dense = np.clip(standard, -STYLE_CLIP, STYLE_CLIP) * style_weight
     return sp.hstack([words, sp.csr_matrix(dense.astype(np.float32))], format="csr")
 

@@ -28,8 +28,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from detectors.base import Column, Detector
 from detectors.partials import Bundle, Histogram
@@ -71,6 +69,9 @@ def _temper(occurs: list[sp.csr_matrix], folds: int, rng: np.random.Generator) -
     computed from a profile fitted without it (cross-fitting), and a logistic regression
     with equal class weights on those ratios gives `scale * llr + shift`. Also returns the
     AUROC of the cross-fitted ratios: how well word occurrence separates the sets."""
+    from sklearn.linear_model import LogisticRegression  # here: a scan without references never loads scikit-learn
+    from sklearn.metrics import roc_auc_score
+
     fold = [rng.permutation(m.shape[0]) % folds for m in occurs]
     held_out = [np.zeros(m.shape[0]) for m in occurs]
     for k in range(folds):

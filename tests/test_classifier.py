@@ -58,6 +58,31 @@ def _style_row(text: str) -> dict[str, float]:
     return dict(zip(style_feature_names(), TextFeaturizer().parts([text])[1][0]))
 
 
+def test_weighted_auroc_is_roc_auc_score_with_ties_and_weights():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(2)
+    human, synthetic = rng.integers(0, 20, 300) / 20, rng.integers(5, 25, 200) / 20  # many ties
+    hw, sw = rng.random(300) * 3, rng.random(200)
+    labels = np.r_[np.zeros(300), np.ones(200)]
+    assert auroc(human, synthetic) == pytest.approx(roc_auc_score(labels, np.r_[human, synthetic]), abs=1e-12)
+    assert auroc(human, synthetic, hw, sw) == pytest.approx(
+        roc_auc_score(labels, np.r_[human, synthetic], sample_weight=np.r_[hw, sw]), abs=1e-12)
+
+
+def test_rows_are_normalised_bit_for_bit_as_scikit_learn_does():
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+
+    from detectors.classifier import _normalize_rows
+
+    for seed in range(3):  # rows of 0 to about 1,000 values, empty rows among them
+        m = sp.random(300, 20000, density=0.02 * (seed + 1), format="csr", dtype=np.float32, random_state=seed)
+        m = sp.vstack([m, sp.csr_matrix((2, 20000), dtype=np.float32), m[:5] * 7], format="csr")
+        expected, got = normalize(m.copy(), copy=False), _normalize_rows(m.copy())
+        assert np.array_equal(expected.data, got.data) and got.data.dtype == np.float32
+
+
 def test_style_features_by_hand():
     text = "The the THE of."  # 4 words, 15 characters
     row = _style_row(text)

@@ -39,6 +39,37 @@ def test_prior_weights_give_the_machine_rows_the_asked_share():
     assert weights[:3] == pytest.approx([0.25, 0.25, 0.25])
 
 
+def test_the_regression_is_scikit_learns_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+
+    from corpus_audit.estimate.shift import C, logistic_fit
+
+    rng = np.random.default_rng(4)
+    rows, labels = draw(rng, 900, 0.4)
+    weights = rng.random(900) * 2
+    coefficients, intercept = logistic_fit(rows.astype(np.float64), labels.astype(np.float64), weights)
+    reference = LogisticRegression(C=C, tol=1e-10, max_iter=10000).fit(rows, labels, sample_weight=weights)
+    assert coefficients == pytest.approx(reference.coef_[0], abs=2e-4)
+    assert intercept == pytest.approx(reference.intercept_[0], abs=2e-4)
+
+
+def test_a_scan_does_not_import_scikit_learn(tmp_path):
+    # scikit-learn cost every scan process 0.65 s of CPU to import; a scan without references
+    # (shift test included: 150 documents) has no use for it.
+    import subprocess
+    import sys
+
+    code = ("import sys; import corpus_audit as ca; "
+            f"ca.audit([f'Document {{i}} says a plain thing about item {{i % 7}} and more.' for i in range(150)], "
+            f"out={str(tmp_path / 'out')!r}, workers=1, progress=False); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'}), "
+            "'scipy.stats' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["['scipy']", "False"], result.stdout + result.stderr
+    audit = __import__("json").loads((tmp_path / "out" / "audit.json").read_text())
+    assert audit["synthetic_fraction"]["calibration"]["shift"]["statistic"] is not None
+
+
 def test_null_threshold_is_the_mann_whitney_bound():
     # n = m = 300: sd = sqrt(601 / (12 * 90000)) = 0.023590
     assert null_threshold(300, 300) == pytest.approx(0.5 + 3 * 0.0235900 + 0.02, abs=1e-6)

@@ -51,6 +51,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from corpus_audit.estimate.metrics import auroc as weighted_auroc
 from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet, equal_prior_platt, equal_prior_posterior, occurrence_mle, sld
 from detectors.partials import Bundle
 
@@ -103,13 +104,7 @@ class Calibration:
 
     def auroc(self) -> float:
         """AUROC from weighted scores: P(synthetic > human) + P(tie) / 2."""
-        order = np.argsort(self.human.values)
-        values, weights = self.human.values[order], self.human.weights[order]
-        below = np.concatenate([[0.0], np.cumsum(weights)])
-        lower = below[np.searchsorted(values, self.synthetic.values, side="left")]
-        not_above = below[np.searchsorted(values, self.synthetic.values, side="right")]
-        wins = lower + (not_above - lower) / 2
-        return float(np.sum(wins * self.synthetic.weights) / (self.human.size * self.synthetic.size))
+        return weighted_auroc(self.human.values, self.synthetic.values, self.human.weights, self.synthetic.weights)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,10 @@ measures), one written in another way is.
 The threshold is 0.5 plus `Z` standard deviations of the AUROC of two same-distribution
 samples of these sizes (the Mann-Whitney null, with the effective size of the weighted
 side), plus a margin `MARGIN` for differences too small to bias the estimate.
+
+The regression is fitted here by SciPy's L-BFGS on scikit-learn's objective for
+`LogisticRegression(C=0.1)` (intercept not penalised), with stratified folds of its own:
+importing scikit-learn cost every scan 0.65 s of CPU, a twentieth of a 35,000-document scan.
 """
 
 from __future__ import annotations
@@ -20,14 +24,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from scipy.optimize import minimize
+from scipy.special import expit
+
+from corpus_audit.estimate.metrics import auroc
 
 MIN_DOCUMENTS = 100  # fewer sampled corpus documents than this and the test cannot tell
 Z = 3.0
 MARGIN = 0.02
 FOLDS = 5
+C = 0.1  # inverse strength of the regression's L2 penalty
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,32 @@ def null_threshold(corpus_rows: int, effective_rows: float) -> float:
     return 0.5 + Z * math.sqrt((n + m + 1) / (12 * n * m)) + MARGIN
 
 
+def stratified_folds(labels: np.ndarray, seed: int) -> np.ndarray:
+    """Each row's fold (0 to FOLDS - 1): each class dealt round the folds, then shuffled."""
+    rng = np.random.default_rng(seed)
+    folds = np.empty(len(labels), np.int64)
+    for value in np.unique(labels):
+        rows = np.flatnonzero(labels == value)
+        folds[rows] = rng.permutation(np.arange(len(rows)) % FOLDS)
+    return folds
+
+
+def logistic_fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
+    """(coefficients, intercept) minimising sum(w log-loss) / sum(w) + |coef|^2 / (2 C sum(w))."""
+    rows = np.hstack([x, np.ones((len(x), 1))])
+    share, penalty = weights / weights.sum(), 1.0 / (C * weights.sum())
+
+    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = rows @ theta
+        gradient = rows.T @ (share * (expit(z) - y))
+        gradient[:-1] += penalty * theta[:-1]
+        return float(share @ (np.logaddexp(0.0, z) - y * z) + 0.5 * penalty * theta[:-1] @ theta[:-1]), gradient
+
+    theta = minimize(objective, np.zeros(rows.shape[1]), jac=True, method="L-BFGS-B",
+                     options={"maxiter": 1000, "gtol": 1e-5}).x
+    return theta[:-1], float(theta[-1])
+
+
 def shift_test(corpus: np.ndarray, calibration: np.ndarray, labels: np.ndarray, prior: float, seed: int = 0) -> ShiftTest:
     """Test the corpus rows against the calibration rows at the corpus's estimated prior."""
     reference = prior_weights(labels, min(max(prior, 0.0), 1.0))
@@ -75,9 +107,11 @@ def shift_test(corpus: np.ndarray, calibration: np.ndarray, labels: np.ndarray, 
     y = np.r_[np.ones(len(corpus)), np.zeros(len(calibration))]
     weights = np.r_[np.full(len(corpus), 0.5 / len(corpus)), reference * 0.5] * len(y)
     decision = np.zeros(len(y))
-    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
-    for train, test in folds.split(x, y):
-        model = LogisticRegression(C=0.1, max_iter=1000).fit(x[train], y[train], sample_weight=weights[train])
-        decision[test] = model.decision_function(x[test])
-    statistic = float(roc_auc_score(y, decision, sample_weight=weights))
+    folds = stratified_folds(y, seed)
+    for fold in range(FOLDS):
+        train, test = folds != fold, folds == fold
+        coefficients, intercept = logistic_fit(x[train], y[train], weights[train])
+        decision[test] = x[test] @ coefficients + intercept
+    is_corpus = y == 1
+    statistic = auroc(decision[~is_corpus], decision[is_corpus], weights[~is_corpus], weights[is_corpus])
     return ShiftTest(statistic, null_threshold(len(corpus), effective), len(corpus), len(calibration))

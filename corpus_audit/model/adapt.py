@@ -23,11 +23,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
-from sklearn.preprocessing import SplineTransformer
+
+if TYPE_CHECKING:  # scikit-learn is imported where an adapter is fitted or scored: a scan without references never loads it
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import SplineTransformer
 
 FOLDS = 5
 REGULARIZATION = 0.1  # C of the logistic regression (over the spline basis: 0.5 spread the estimate more)
@@ -48,6 +50,8 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 def spline_basis(knots: np.ndarray) -> SplineTransformer:
     """The spline basis of each input over its knots (rows: knots; columns: inputs), constant
     beyond the outer knots, so a text unlike every reference gets no extrapolated curve."""
+    from sklearn.preprocessing import SplineTransformer
+
     return SplineTransformer(knots=knots, degree=DEGREE, extrapolation="constant").fit(knots)
 
 
@@ -84,6 +88,8 @@ class Adapter:
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> LogisticRegression:
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression(C=REGULARIZATION, class_weight="balanced", max_iter=2000).fit(x, y)
 
 
@@ -113,6 +119,8 @@ def fit_adapter(human: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.ndarra
     """The adapter (the mean of its folds' fits) and the cross-fitted scores of the human and machine references."""
     x = np.vstack([adapter_inputs(*human), adapter_inputs(*synthetic)])
     y = np.r_[np.zeros(len(human[0])), np.ones(len(synthetic[0]))]
+    from sklearn.model_selection import StratifiedKFold
+
     folds = np.zeros(len(y), np.int64)
     for fold, (_, test) in enumerate(StratifiedKFold(_fold_count(y), shuffle=True, random_state=seed).split(x, y)):
         folds[test] = fold
