@@ -47,6 +47,16 @@ def sampling_record(config: ScanConfig, population: int | None, rows: int, sampl
     return {"mode": "all", "population": rows, "sampled": sampled}
 
 
+def sampled_share(config: ScanConfig, population: int | None) -> float:
+    """The share of the corpus a scan reads: 1 unless it samples (the estimate's interval then
+    treats the documents as a draw from the corpus, `corpus_audit.estimate.estimation.CorpusDraw`)."""
+    if config.sample_fraction is not None:
+        return config.sample_fraction
+    if config.sample is not None and population:
+        return min(1.0, config.sample / population)
+    return 1.0
+
+
 class ShardMerge:
     """Each detector's partials, and each --by value's histogram, merged in shard order as the
     shards finish.

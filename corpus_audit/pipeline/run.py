@@ -45,7 +45,7 @@ from corpus_audit.io.run_state import RunState, ShardResult
 from corpus_audit.io.sources import Source, resolve_sources
 from corpus_audit.model import store as model_store
 from corpus_audit.model.store import StoredModel
-from corpus_audit.pipeline.assemble import ShardMerge, audit_warnings, input_section
+from corpus_audit.pipeline.assemble import ShardMerge, audit_warnings, input_section, sampled_share
 from corpus_audit.pipeline.calibration import (
     Adaptation,
     adapt_to_references,
@@ -99,7 +99,7 @@ class Scan:
         self.reference: list[Shard] = []
         self.merged: dict[str, Bundle] = {}
         self.strata_values: set[str] = set()
-        self.sampled = 1.0  # the share of the corpus the scan reads (`_sampled_share`)
+        self.sampled = 1.0  # the share of the corpus the scan reads (`sampled_share`)
 
     def run(self) -> dict[str, Any]:
         """Scan, join, estimate and report; returns the audit. Its numerical work is on small
@@ -118,7 +118,7 @@ class Scan:
         self.state.lock(self.config.resume, self.config.overwrite)
         try:
             sampler, population = self._sampler(shards)
-            self.sampled = self._sampled_share(population)
+            self.sampled = sampled_share(self.config, population)
             manifest = {"tool_version": __version__, "options": self._options(),
                         "shards": [s.fingerprint() for s in shards]}
             self.results = self.state.start(manifest, self.config.resume)
@@ -206,15 +206,6 @@ class Scan:
                 self._source_failed(shard, err)
                 counts.append(0)
         return Sampler(seed=self.config.seed, chosen=choose_exact(counts, self.config.sample, self.config.seed)), sum(counts)
-
-    def _sampled_share(self, population: int | None) -> float:
-        """The share of the corpus the scan reads: 1 unless it samples (the estimate's interval then
-        treats the documents as a draw from the corpus, `corpus_audit.estimate.estimation.CorpusDraw`)."""
-        if self.config.sample_fraction is not None:
-            return self.config.sample_fraction
-        if self.config.sample is not None and population:
-            return min(1.0, self.config.sample / population)
-        return 1.0
 
     def _reader(self, shard: Shard) -> ShardReader:
         return ShardReader.for_scan(shard, self.columns, self.config.batch_size, self.config.max_doc_chars)
