@@ -143,7 +143,9 @@ def honest_estimate(scores: ScoreSet, choice: Choice, rounds: int = ROUNDS, conf
             for name, (human_means, synthetic_means) in choice.bank_means(rounds, seed).items():
                 spread[name].update(zip(("ci_low", "ci_high"), whole_documents(
                     *_bank_interval(corpus_means, human_means, synthetic_means, confidence), scores.size)))
-        result["bank"] = {"method": BANK_METHOD, "estimates": spread, "calibrations": (
+        result["bank"] = {"method": BANK_METHOD, "estimates": spread, "resampling": (
+            "the corpus whole, as a draw from a source, and both calibration sets: the shift test did not confirm "
+            "these calibrations, so their intervals stay on the wide side"), "calibrations": (
             "out-of-domain scores of each training domain" if choice.state == "shifted" else
             "the matched domain's human scores beside each training domain's out-of-domain machine scores (where "
             f"its AUROC is at least {LOW_AUROC}): the shift test cannot tell which generators wrote the corpus")}
