@@ -159,6 +159,8 @@ class DaskEngine:
         logging.getLogger("distributed.shuffle").setLevel(logging.ERROR)
         # Ctrl-C inside `distributed`'s `sync`: its cancel callback finds the call already gone
         _drop_logs(logging.getLogger("tornado.application"), "Exception in callback", "sync.<locals>.cancel")
+        # ... and a local scheduler asked to gather a shard's result that the interrupt has just released
+        _drop_logs(logging.getLogger("distributed.scheduler"), "Couldn't gather keys", "'forgotten'")
         try:
             if self.scheduler is None:
                 with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environment()}):
