@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from corpus_audit.estimate.honest import Choice, honest_estimate
-from corpus_audit.estimate.quantify import ScoreSet, equal_prior_platt, equal_prior_posterior
+from corpus_audit.estimate.quantify import ScoreSet, at_prior, equal_prior_platt, equal_prior_posterior
 from detectors import Histogram
 from detectors.classifier import SCORE_BINS
 
@@ -41,8 +41,7 @@ def composition(section: dict[str, Any], documents: Path, parts: list[str], choi
         cluster = member.is_valid().to_numpy()
         first = pc.fill_null(pc.or_kleene(member.is_null(), pc.equal(member, table["doc_id"])), False).to_numpy()
         repetitive = pc.fill_null(table["gopher_repetition_flag"], False).to_numpy()
-        q = equal_prior_posterior(p, platt)
-        mass = prior * q / (prior * q + (1 - prior) * (1 - q))
+        mass = at_prior(equal_prior_posterior(p, platt), prior)
         unique.add(p[first])
         for row, weights in enumerate((mass, np.ones_like(p))):
             sums[row] += [weights.sum(), weights[cluster].sum(), weights[repetitive].sum()]

@@ -52,7 +52,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from corpus_audit.estimate.metrics import auroc as weighted_auroc
-from corpus_audit.estimate.quantify import QUANTIFIERS, ScoreSet, equal_prior_platt, equal_prior_posterior, occurrence_mle, sld
+from corpus_audit.estimate.quantify import (QUANTIFIERS, ScoreSet, at_prior, equal_prior_platt, equal_prior_posterior,
+                                           occurrence_mle)
 from detectors.partials import Bundle
 
 DEFAULT_METHOD = "pacc"
@@ -123,12 +124,10 @@ class CorpusDraw:
     sampled: float = 1.0
 
     @classmethod
-    def split(cls, scores: ScoreSet, calibration: Calibration, sampled: float = 1.0) -> CorpusDraw:
-        share = sld(scores, calibration.human, calibration.synthetic)
+    def split(cls, scores: ScoreSet, calibration: Calibration, share: float, sampled: float = 1.0) -> CorpusDraw:
+        """`share`: SLD's prior of these scores under this calibration (`quantify.sld`)."""
         p = equal_prior_posterior(scores.values, equal_prior_platt(calibration.human, calibration.synthetic))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            posterior = np.nan_to_num(share * p / (share * p + (1 - share) * (1 - p)), nan=share)
-        machine = scores.weights * posterior
+        machine = scores.weights * at_prior(p, share)
         classes = [scores.weights - machine, machine]
         uniform = scores.weights / max(scores.size, 1e-300)  # a class with no weight (share 0 or 1) is never drawn from
         return cls(*(w / w.sum() if w.sum() > 0 else uniform for w in classes), share, sampled)
@@ -202,7 +201,7 @@ def estimate(scores: ScoreSet, calibration: Calibration, method: str = DEFAULT_M
     share of the corpus these scores are of (1: all of it; see `CorpusDraw`)."""
     rng = np.random.default_rng(seed)
     point = {name: q(scores, calibration.human, calibration.synthetic) for name, q in QUANTIFIERS.items()}
-    draw = CorpusDraw.split(scores, calibration, sampled)
+    draw = CorpusDraw.split(scores, calibration, point["sld"], sampled)
     draws = {name: np.empty(rounds) for name in QUANTIFIERS}
     for r in range(rounds):
         s, h, y = calibration.draw(r, draw(scores, rng), seed)

@@ -178,6 +178,13 @@ def equal_prior_posterior(p: np.ndarray, platt: tuple[float, float]) -> np.ndarr
     return 1 / (1 + np.exp(-(a * _logit(p) + b)))
 
 
+def at_prior(posterior: np.ndarray, prior: float) -> np.ndarray:
+    """Equal-prior posteriors moved to `prior` by Bayes' rule; where that is 0 / 0 (a posterior
+    of exactly 0 or 1 under a prior of exactly the other), the prior itself."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nan_to_num(prior * posterior / (prior * posterior + (1 - prior) * (1 - posterior)), nan=prior)
+
+
 def sld(scores: ScoreSet, human: ScoreSet, synthetic: ScoreSet, tolerance: float = 1e-12, iterations: int = 100) -> float:
     """The prior that SLD's EM converges to, found by Newton's method.
 

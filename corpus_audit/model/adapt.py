@@ -117,10 +117,10 @@ def _fold_count(y: np.ndarray) -> int:
 def fit_adapter(human: tuple[np.ndarray, np.ndarray], synthetic: tuple[np.ndarray, np.ndarray],
                 seed: int = 0) -> tuple[Adapter, np.ndarray, np.ndarray]:
     """The adapter (the mean of its folds' fits) and the cross-fitted scores of the human and machine references."""
-    x = np.vstack([adapter_inputs(*human), adapter_inputs(*synthetic)])
-    y = np.r_[np.zeros(len(human[0])), np.ones(len(synthetic[0]))]
     from sklearn.model_selection import StratifiedKFold
 
+    x = np.vstack([adapter_inputs(*human), adapter_inputs(*synthetic)])
+    y = np.r_[np.zeros(len(human[0])), np.ones(len(synthetic[0]))]
     folds = np.zeros(len(y), np.int64)
     for fold, (_, test) in enumerate(StratifiedKFold(_fold_count(y), shuffle=True, random_state=seed).split(x, y)):
         folds[test] = fold
