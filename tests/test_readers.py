@@ -146,6 +146,31 @@ def test_invalid_utf8_is_repaired_and_counted(tmp_path):
             assert batch.repaired.tolist()[1] is False
 
 
+def test_a_byte_order_mark_at_the_start_of_a_file_is_not_text(tmp_path):
+    bom = b"\xef\xbb\xbf"  # what Excel and Notepad write at the start of a UTF-8 file
+    (tmp_path / "a.csv").write_bytes(bom + b"text,id\nfirst row,1\n")
+    (tmp_path / "b.jsonl").write_bytes(bom + b'{"text": "first line"}\n{"text": "second"}\n')
+    (tmp_path / "c.txt").write_bytes(bom + b"a whole file")
+    assert [d[2:4] for d in read_all(tmp_path / "a.csv")] == [("first row", "1")]  # the header's first name is `text`
+    assert [d[2] for d in read_all(tmp_path / "b.jsonl")] == ["first line", "second"]
+    assert [d[2] for d in read_all(tmp_path / "c.txt")] == ["a whole file"]
+    (tmp_path / "d.txt").write_bytes(b"a mark " + bom + b"inside stays")  # only a leading mark is dropped
+    assert read_all(tmp_path / "d.txt")[0][2] == "a mark \ufeffinside stays"
+
+
+def test_a_binary_parquet_column_is_read_as_utf8(tmp_path):
+    """Strings written without Parquet's UTF-8 annotation (older Hive and Impala, some Spark jobs)
+    arrive as bytes: they are decoded, and invalid UTF-8 is repaired and counted as in any text."""
+    path = tmp_path / "binary.parquet"
+    pq.write_table(pa.table({"text": pa.array([b"caf\xc3\xa9", b"caf\xe9", None], pa.binary()),
+                             "doc_id": pa.array([b"a", b"b", b"c"], pa.large_binary())}), path)
+    batch = next(ShardReader(group_shards(resolve_sources([str(path)]))[0]).batches())
+    assert batch.texts == ["caf\u00e9", "caf\ufffd", None]
+    assert batch.repaired.tolist() == [False, True, False]
+    assert batch.not_string.tolist() == [False, False, False]
+    assert batch.ids == ["a", "b", "c"]
+
+
 def test_corrupt_parquet_and_bad_json_lines_name_the_place(tmp_path):
     corrupt = tmp_path / "bad.parquet"
     corrupt.write_bytes(b"PAR1 this is not parquet at all")

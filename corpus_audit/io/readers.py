@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -106,13 +107,23 @@ def group_shards(sources: list[Source]) -> list[Shard]:
     return shards
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark, which some tools write at the start of a file
+
+
+def _as_text(value: object) -> object:
+    """A binary value (a Parquet BINARY column: strings written without their UTF-8 annotation)
+    as text, undecodable bytes kept as lone surrogates for `repair_text` to replace and count."""
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
 def repair_text(text: str) -> tuple[str, bool]:
-    """Replace lone surrogates (undecodable bytes, bad JSON escapes) by U+FFFD."""
+    """Replace each lone surrogate (an undecodable byte, a bad JSON escape) by one U+FFFD."""
     try:
         text.encode("utf-8")
         return text, False
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace"), True
+        return _SURROGATE.sub("\ufffd", text), True
 
 
 class _Accumulator:
@@ -137,6 +148,7 @@ class _Accumulator:
 
     def add(self, source: str, row: int, text: object, doc_id: object = None, stratum: object = None,
             repaired: bool = False, oversized: bool = False) -> DocumentBatch | None:
+        text, doc_id, stratum = _as_text(text), _as_text(doc_id), _as_text(stratum)
         not_string = text is not None and not isinstance(text, str)
         if isinstance(text, str):
             text, fixed = repair_text(text)
@@ -252,8 +264,8 @@ class ShardReader:
             stream: io.IOBase = io.BufferedReader(reader)
         else:
             stream = fsspec.open(source.url, "rb", compression=source.compression).open()
-        if mode == "rt":
-            return io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
+        if mode == "rt":  # a byte-order mark at the start is not part of the first field
+            return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
         return stream
 
     def _jsonl(self, source: Source) -> Iterator[DocumentBatch]:
@@ -267,6 +279,8 @@ class ShardReader:
                         yield batch
                     row += 1
                     continue
+                if line_number == 1:
+                    line = line.removeprefix(BOM)
                 if not line.strip():
                     continue
                 repaired = False
@@ -327,7 +341,7 @@ class ShardReader:
                     data = stream.read(self.record_bytes)
             except Exception as err:
                 raise SourceError(source.name, _reason(err)) from err
-            text = data.decode("utf-8", "surrogateescape")
+            text = data.removeprefix(BOM).decode("utf-8", "surrogateescape")
             if (batch := acc.add(source.name, 0, text, None, None)) is not None:
                 yield batch
         if (batch := acc.flush()) is not None:

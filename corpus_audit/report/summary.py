@@ -148,13 +148,13 @@ def print_projection(section: dict[str, Any], console: Console) -> None:
 def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None:
     """A short, readable account of the audit at 80 columns."""
     inp = audit["input"]
-    console.print(f"[bold]corpus-audit {audit['tool']['version']}[/bold]: {inp['scanned']:,} documents scanned "
+    console.print(f"[bold]corpus-audit {audit['tool']['version']}[/bold]: {plural(inp['scanned'], 'document')} scanned "
                   f"of {inp['documents']:,} in {plural(inp['shards'], 'shard')} ({inp['bytes'] / 1e6:,.1f} MB)")
     sampling = inp["sampling"]
     if sampling["mode"] != "all":
         console.print(f"  sample: {sampling['mode']} {sampling['requested']} (seed {sampling['seed']}), "
                       f"{sampling['sampled']:,} of {sampling['population']:,} documents")
-    notes = [(inp["skipped_documents"], "documents skipped " + ", ".join(f"{k}: {v:,}" for k, v in inp["skipped_reasons"].items())),
+    notes = [(inp["skipped_documents"], "documents skipped (" + ", ".join(f"{k}: {v:,}" for k, v in inp["skipped_reasons"].items()) + ")"),
              (inp["truncated_documents"], f"documents truncated to {inp['max_doc_chars']:,} characters for scoring"),
              (inp["empty_documents"], "empty documents"),
              (inp["invalid_utf8_documents"], "documents with invalid UTF-8 (repaired with U+FFFD)")]
