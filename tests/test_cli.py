@@ -53,6 +53,22 @@ def test_json_goes_to_stdout_and_the_summary_to_stderr(tmp_path):
     assert "documents scanned" in result.stderr
 
 
+def test_a_corpus_without_any_text_is_audited_and_says_so_first(tmp_path):
+    """Whitespace-only documents are counted, not an error (they stopped the scan with 'the word
+    spectrum is empty'); there is no estimate, so a rule on it cannot pass."""
+    path = write_parquet(tmp_path / "blank.parquet", ["   ", "\n\n", "\t"])
+    result = cli("scan", str(path), "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    audit = json.loads((tmp_path / "o" / "audit.json").read_text())
+    assert audit["input"]["empty_documents"] == 3
+    assert "synthetic_fraction" not in audit and "collapse_projection" not in audit
+    said = "No document holds any text (all 3 are empty or whitespace): there is nothing to estimate or project."
+    assert audit["warnings"] == [said] and said in result.stdout
+    assert "- No document holds any text \\(all 3 are empty" in (tmp_path / "o" / "report.md").read_text()  # escaped Markdown
+    gated = cli("scan", str(path), "--out", str(tmp_path / "g"), "--fail-on", "synthetic_fraction>0.1")
+    assert gated.returncode == 2 and "this audit has no synthetic_fraction" in gated.stderr
+
+
 @pytest.mark.parametrize("args,message", [
     (["scan", "missing.parquet"], "missing.parquet: no such file or directory"),
     (["scan", "notes.xml"], "notes.xml: unknown format"),

@@ -148,7 +148,8 @@ def test_every_warning_is_in_audit_json_and_first_in_each_report(tmp_path):
     assert box < html.index("<h2>Synthetic fraction") and html.count("<li>", box, html.index("</div>", box)) == len(audit["warnings"])
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert markdown.index("**Warnings**") < markdown.index("- Documents:")
-    strata = {"config": {"by": "domain"}, "input": {"skipped_sources": [], "skipped_documents": 0, "truncated_documents": 0},
+    strata = {"config": {"by": "domain"}, "input": {"skipped_sources": [], "skipped_documents": 0, "truncated_documents": 0,
+                                                   "scanned": 2, "empty_documents": 0},
               "strata": [{"value": "a", "warnings": ["wide"]}, {"value": "b", "warnings": []}]}
     assert audit_warnings(strata) == ["1 of 2 values of --by domain carry a warning of their own (listed with each value "
                                       "in strata): their intervals are wider or less certain."]

@@ -8,6 +8,7 @@ from typing import Any, Self
 
 from corpus_audit.config import ScanConfig
 from corpus_audit.io.run_state import ShardResult
+from corpus_audit.report.summary import no_text
 from detectors import Bundle, Detector, Histogram
 
 
@@ -115,6 +116,8 @@ def audit_warnings(audit: dict[str, Any]) -> list[str]:
         warnings.append(f"{len(flagged):,} of {len(strata):,} values of --by {audit['config']['by']} carry a warning of "
                         "their own (listed with each value in strata): their intervals are wider or less certain.")
     inp = audit["input"]
+    if warning := no_text(inp):
+        warnings.append(warning)
     warnings += [f"Source {s['source']} was skipped and is not in the audit: {s['error']}" for s in inp["skipped_sources"]]
     if inp["skipped_documents"]:
         reasons = ", ".join(f"{reason}: {n:,}" for reason, n in inp["skipped_reasons"].items())

@@ -166,12 +166,12 @@ class Scan:
         one: each is a pure function of the scan, and both mostly wait for the engine's workers.
         The sections join the audit in a fixed order, so the output does not depend on timing."""
         minhash = next((d for d in self.detectors if isinstance(d, MinHashDetector)), None)
-        estimating = self.model is not None and "classifier" in self.merged
+        estimating = self.model is not None and "classifier" in self.merged and self.merged["classifier"].parts["p_synthetic"].count > 0
         with ThreadPoolExecutor(1, thread_name_prefix="corpus-audit-estimate") as background:
             try:
                 estimated = background.submit(self._estimate, engine) if estimating else None
                 projected = (background.submit(self._project, estimated, audit["spectrum"], engine)
-                             if estimated is not None and "spectrum" in audit else None)
+                             if estimated is not None and (audit.get("spectrum") or {}).get("tokens") else None)
                 if minhash is not None:
                     self.progress.phase("joining near-duplicates")
                     near_duplicates = self._near_duplicates(minhash, shards, engine)

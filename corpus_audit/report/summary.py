@@ -26,6 +26,14 @@ def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
+def no_text(inp: dict[str, Any]) -> str | None:
+    """The warning of an audit none of whose documents holds text (all empty, or none at all)."""
+    if inp["scanned"] != inp["empty_documents"]:
+        return None
+    what = f"No document holds any text (all {inp['scanned']:,} are empty or whitespace)" if inp["scanned"] else "No document was scanned"
+    return f"{what}: there is nothing to estimate or project."
+
+
 def _fmt(value: float | int | None) -> str:
     if value is None:
         return "-"
@@ -161,6 +169,8 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
     for count, text in notes:
         if count:
             console.print(f"  [yellow]{count:,}[/yellow] {escape(text)}")
+    if warning := no_text(inp):
+        console.print(f"  [yellow]{escape(warning)}[/yellow]")
     if (inp.get("ids") or {}).get("chosen_by") == "found":
         console.print(f"  document ids: {escape(ids_in_words(inp['ids']))}")
     for skipped in inp["skipped_sources"]:
