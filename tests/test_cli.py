@@ -65,6 +65,7 @@ def test_a_corpus_without_any_text_is_audited_and_says_so_first(tmp_path):
     said = "No document holds any text (all 3 are empty or whitespace): there is nothing to estimate or project."
     assert audit["warnings"] == [said] and said in result.stdout
     assert "- No document holds any text \\(all 3 are empty" in (tmp_path / "o" / "report.md").read_text()  # escaped Markdown
+    assert "Not estimated: no document with text was scored." in (tmp_path / "o" / "report.html").read_text()
     gated = cli("scan", str(path), "--out", str(tmp_path / "g"), "--fail-on", "synthetic_fraction>0.1")
     assert gated.returncode == 2 and "this audit has no synthetic_fraction" in gated.stderr
 
