@@ -166,7 +166,8 @@ class Scan:
         one: each is a pure function of the scan, and both mostly wait for the engine's workers.
         The sections join the audit in a fixed order, so the output does not depend on timing."""
         minhash = next((d for d in self.detectors if isinstance(d, MinHashDetector)), None)
-        estimating = self.model is not None and "classifier" in self.merged and self.merged["classifier"].parts["p_synthetic"].count > 0
+        scored = self.merged["classifier"].parts["p_synthetic"].count if "classifier" in self.merged else 0
+        estimating = self.model is not None and scored > 0  # documents with text were scored
         with ThreadPoolExecutor(1, thread_name_prefix="corpus-audit-estimate") as background:
             try:
                 estimated = background.submit(self._estimate, engine) if estimating else None

@@ -30,8 +30,9 @@ def no_text(inp: dict[str, Any]) -> str | None:
     """The warning of an audit none of whose documents holds text (all empty, or none at all)."""
     if inp["scanned"] != inp["empty_documents"]:
         return None
-    what = f"No document holds any text (all {inp['scanned']:,} are empty or whitespace)" if inp["scanned"] else "No document was scanned"
-    return f"{what}: there is nothing to estimate or project."
+    if not inp["scanned"]:
+        return "No document was scanned: there is nothing to estimate or project."
+    return f"No document holds any text (all {inp['scanned']:,} are empty or whitespace): there is nothing to estimate or project."
 
 
 def _fmt(value: float | int | None) -> str:
