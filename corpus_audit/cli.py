@@ -304,18 +304,20 @@ def project(
 @app.command()
 def report(
     audit_dir: Annotated[Path, typer.Argument(help="An audit directory written by `scan`.", show_default=False)],
-    html: Annotated[Path | None, typer.Option(help="Where to write the HTML report [default: AUDIT_DIR/report.html].")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="Where to write the Markdown report [default: AUDIT_DIR/report.md].")] = None,
+    html: Annotated[Path | None, typer.Option(help="Where to write the HTML report: a new file, or a report corpus-audit wrote (no other file is replaced) [default: AUDIT_DIR/report.html].")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Where to write the Markdown report: a new file, or a report corpus-audit wrote [default: AUDIT_DIR/report.md].")] = None,
     debug: DebugOption = False,
 ) -> None:
     """Re-render the reports from AUDIT_DIR/audit.json, and print the summary."""
     def body() -> None:
         from corpus_audit.api import read_audit
-        from corpus_audit.report.render import write_reports
+        from corpus_audit.report.render import check_report_paths, write_reports
 
         audit, path = read_audit(audit_dir), audit_dir / "audit.json"
+        targets = (html or audit_dir / "report.html", markdown or audit_dir / "report.md")
+        check_report_paths(*targets)
         try:
-            write_reports(audit, html or audit_dir / "report.html", markdown or audit_dir / "report.md")
+            write_reports(audit, *targets)
         except (KeyError, TypeError) as err:
             raise AuditError(f"{path}: incomplete or malformed audit ({type(err).__name__}: {err})") from None
         print_summary(audit, output(), str(audit_dir))

@@ -90,6 +90,28 @@ def test_report_command_reproduces_the_html(hostile_audit, tmp_path):
     assert missing.returncode == 2 and "no audit.json there" in missing.stderr
 
 
+def test_report_command_replaces_only_reports_it_wrote_and_never_through_a_link(hostile_audit, tmp_path):
+    out, _ = hostile_audit
+    notes, memo = tmp_path / "notes.html", tmp_path / "memo.md"
+    notes.write_text("<html><title>my notes</title></html>")
+    memo.write_text("# my memo\n")
+    (tmp_path / "link.md").symlink_to(memo)
+    for options, named in ((("--html", str(notes)), "notes.html: exists and is not a report corpus-audit wrote"),
+                           (("--markdown", str(tmp_path / "link.md")), "link.md: is a symbolic link"),
+                           (("--html", str(out / "audit.json")), "audit.json: exists and is not a report"),
+                           (("--html", str(memo), "--markdown", str(memo)), "--html and --markdown both name")):
+        done = cli("report", str(out), *options)
+        assert done.returncode == 2 and named in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert notes.read_text() == "<html><title>my notes</title></html>" and memo.read_text() == "# my memo\n"
+    assert (tmp_path / "link.md").is_symlink()
+    own = {"--html": tmp_path / "mine.html", "--markdown": tmp_path / "mine.md"}
+    for _ in range(2):  # written new, then replaced: each is a report it wrote
+        done = cli("report", str(out), *(str(x) for option, path in own.items() for x in (option, path)))
+        assert done.returncode == 1, done.stderr  # the audit's own rule is broken, as above
+    assert own["--html"].read_bytes() == (out / "report.html").read_bytes()
+    assert own["--markdown"].read_bytes() == (out / "report.md").read_bytes()
+
+
 @pytest.mark.parametrize(("rule", "value", "broken"), [
     ("synthetic_fraction>0.10", 0.2, True), ("synthetic_fraction > 0.10", 0.1, False), ("ci_high>=0.2", 0.2, True),
     ("ci_low<0.05", 0.05, False), ("ci_low<=0.05", 0.05, True), ("duplicate_fraction==0", 0.0, True),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from corpus_audit.collapse.projection import RISK_TEXT
+from corpus_audit.errors import AuditError
 from corpus_audit.io import atomic
 from corpus_audit.report.summary import (
     gate_value,
@@ -156,6 +158,34 @@ def load_chart_library() -> None:
     """Import matplotlib (about 0.4 s) ahead of `write_reports`: a scan calls this while it
     waits for its workers, so the import is off its critical path."""
     importlib.import_module("corpus_audit.report.charts")
+
+
+# How each report begins: a file that does not is not one this tool wrote, and is never replaced.
+_SIGNATURES = {"html": "<title>corpus-audit report</title>", "markdown": "## corpus-audit summary"}
+
+
+def check_report_paths(html: Path, markdown: Path) -> None:
+    """Refuse report paths that name the same file, a link, or a file that is not a report this
+    tool wrote (the `report` command's --html and --markdown may point anywhere): before a byte
+    is written, so a refusal changes nothing."""
+    if Path(os.path.abspath(html)) == Path(os.path.abspath(markdown)):
+        raise AuditError(f"--html and --markdown both name {html}; give each report its own path")
+    for kind, path in (("html", html), ("markdown", markdown)):
+        if path.is_symlink():
+            raise AuditError(f"{path}: is a symbolic link; give the report a path of its own (the tool writes "
+                             "through no link; nothing was written)")
+        if path.exists() and not _holds_report(path, _SIGNATURES[kind]):
+            raise AuditError(f"{path}: exists and is not a report corpus-audit wrote; give --{kind} a new path or "
+                             "move that file (nothing was written)")
+
+
+def _holds_report(path: Path, signature: str) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(2048).decode("utf-8", "replace")
+    except OSError:  # a directory, or unreadable: not ours to replace
+        return False
+    return head.startswith(signature) if signature.startswith("#") else signature in head
 
 
 def write_reports(audit: dict[str, Any], html: Path, markdown: Path) -> None:
