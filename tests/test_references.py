@@ -128,6 +128,15 @@ def test_an_interrupted_run_resumes_asking_only_for_the_rest(server, corpus, tmp
     assert pd.read_parquet(tmp_path / "refs.parquet")["source_id"].is_unique
 
 
+def test_a_link_in_place_of_the_progress_file_is_refused_and_its_target_kept(server, corpus, tmp_path):
+    target = tmp_path / "diary.txt"
+    target.write_text("my diary\n")
+    (tmp_path / ".refs.parquet.partial.jsonl").symlink_to(target)
+    with pytest.raises(AuditError, match=r"\.refs\.parquet\.partial\.jsonl \(where the replies so far are kept\): is a link"):
+        make_references(job(server, corpus, tmp_path / "refs.parquet", n=3))
+    assert target.read_text() == "my diary\n" and not server.log and not (tmp_path / "refs.parquet").exists()
+
+
 def test_a_refusing_or_unreachable_endpoint_stops_at_once(server, corpus, tmp_path):
     server.plan = ["401"]
     with pytest.raises(AuditError, match="refused the request: HTTP 401"):

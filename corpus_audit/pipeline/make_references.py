@@ -38,6 +38,7 @@ STYLES = {
     "write": "Write a new text of the same kind, on the same topic and of about the same length as this example.",
 }
 MAX_WORDS = 600  # words of a source document put in a prompt
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW  # the progress file, never through a link
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,9 @@ def make_references(job: ReferenceJob, report: Callable[[str], None] = lambda _:
     """Ask the endpoint for every sampled document that has no reply yet; write the Parquet when all have one."""
     if job.out.exists() or job.out.is_symlink():
         raise AuditError(f"--out {job.out}: already exists; choose a new path (nothing was changed)")
+    if job.progress_file.is_symlink() or (job.progress_file.exists() and not job.progress_file.is_file()):
+        raise AuditError(f"{job.progress_file} (where the replies so far are kept): is a link or not a file; remove it "
+                         "(the tool reads and writes through no link; nothing was changed)")
     sources = sample_sources(job)
     if not sources:
         raise AuditError("no document of the input has text" + (" and a date before --human-before" if job.human_before else ""))
@@ -122,7 +126,7 @@ def make_references(job: ReferenceJob, report: Callable[[str], None] = lambda _:
                 raise
             return
         record = {"source_id": sid, "style": style, "text": reply}
-        with lock, open(job.progress_file, "a", encoding="utf-8") as handle:
+        with lock, os.fdopen(os.open(job.progress_file, _APPEND, 0o644), "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
