@@ -158,6 +158,15 @@ def test_a_byte_order_mark_at_the_start_of_a_file_is_not_text(tmp_path):
     assert read_all(tmp_path / "d.txt")[0][2] == "a mark \ufeffinside stays"
 
 
+def test_a_parquet_text_column_of_another_type_is_refused_and_a_dictionary_of_strings_is_text(tmp_path):
+    path = tmp_path / "typed.parquet"
+    pq.write_table(pa.table({"body": pa.array(["one text", "another text", "one text"]).dictionary_encode(),
+                             "n": [1, 2, 3]}), path)
+    with pytest.raises(SourceError, match=r"typed.parquet: column 'n' holds int64, not text; name the text column"):
+        read_all(path, columns=ColumnSpec(text="n"))
+    assert [text for *_, text, _, _ in read_all(path)] == ["one text", "another text", "one text"]  # the only string column
+
+
 def test_a_binary_parquet_column_is_read_as_utf8(tmp_path):
     """Strings written without Parquet's UTF-8 annotation (older Hive and Impala, some Spark jobs)
     arrive as bytes: they are decoded, and invalid UTF-8 is repaired and counted as in any text."""

@@ -238,8 +238,11 @@ class ShardReader:
             parquet = self._parquet_file(handle)
             schema = parquet.schema_arrow
             names = schema.names
-            strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            strings = [f.name for f in schema if _is_string(f.type)]
             text = choose_text_column(source.name, names, strings, self.columns.text)
+            if not (_is_string(kind := schema.field(text).type) or _is_binary(kind) or pa.types.is_null(kind)):
+                raise SourceError(source.name, f"column {text!r} holds {kind}, not text; name the text column with "
+                                               "--text-column")
             acc = self._accumulator()
             acc.id_column = id_column = self.columns.id_for(source.name, names, text)
             check_column(source.name, names, self.columns.by, "--by")
@@ -346,6 +349,16 @@ class ShardReader:
                 yield batch
         if (batch := acc.flush()) is not None:
             yield batch
+
+
+def _is_string(kind: pa.DataType) -> bool:
+    """A Parquet column type of strings (a dictionary of them included)."""
+    return str(kind.value_type if pa.types.is_dictionary(kind) else kind) in ("string", "large_string", "string_view")
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    """Bytes without the UTF-8 annotation, which older writers give strings: read as UTF-8."""
+    return str(kind.value_type if pa.types.is_dictionary(kind) else kind) in ("binary", "large_binary", "binary_view")
 
 
 def _lines(stream: io.IOBase, limit: int) -> Iterator[bytes | None]:
