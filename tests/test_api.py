@@ -149,6 +149,8 @@ def test_save_then_load_round_trips_and_save_follows_the_out_rules(tmp_path):
     (["one text"], {"fail_on": "synthetic_fraction>50"}, "a fraction from 0 to 1"),
     (["one text", 3], {}, "<strings>: item 1 is a int, not a string"),
     (42, {}, "audit[(][)] takes paths, globs or URLs, .* got int"),
+    ({"text": ["one text", "another"]}, {}, r"got a dict: pass a table of columns as pandas.DataFrame"),
+    ({"one text", "another"}, {}, r"got a set, whose order is not fixed: pass sorted"),
     (["a text with words", "sample_data"], {}, "a list that mixes paths and texts"),
     ("missing.parquet", {}, "missing.parquet: no such file or directory"),
     (ca.Inputs(["missing.parquet"]), {}, "missing.parquet: no such file or directory"),

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,11 @@ def _batches(source: object) -> tuple[str, Iterator[pa.RecordBatch]]:
         return "<RecordBatchReader>", iter(source)
     if kind[0] == "datasets" and kind[1] in ("Dataset", "IterableDataset"):
         return f"<{kind[1]}>", _dataset_batches(source)
+    if isinstance(source, Mapping):  # iterating gives its keys: one "document" per column name
+        raise AuditError(f"audit() got a {type(source).__name__}: pass a table of columns as pandas.DataFrame(...) or "
+                         "pyarrow.table(...), or a list of texts")
+    if isinstance(source, AbstractSet):  # its order changes from one process to the next, and so would every id
+        raise AuditError(f"audit() got a {type(source).__name__}, whose order is not fixed: pass sorted(...) or a list")
     if isinstance(source, (str, bytes)) or not isinstance(source, Iterable):
         raise AuditError(f"audit() takes paths, globs or URLs, a pandas DataFrame, a pyarrow Table or "
                          f"RecordBatchReader, a datasets Dataset or IterableDataset, or an iterable of strings; "
