@@ -255,3 +255,8 @@ def test_against_reports_documents_that_copy_the_reference_without_merging_clust
     table = pq.read_table(tmp_path / "out" / "documents").to_pydict()
     assert table["matches_reference"] == [f"{ref_path}:0"] * 2 + [None] * 4
     assert table["near_dup_cluster"] == [None] * 6  # matching one reference does not make them one cluster
+    # --text-column names the text of the --against file too, as of the reference sets
+    titled = write_parquet(tmp_path / "ref2" / "known.parquet", ["a title"] * 3, body=reference)
+    body = write_parquet(tmp_path / "body" / "corpus.parquet", ["a title"] * 6, body=corpus)
+    again = run(tmp_path, body, out=tmp_path / "again", against=str(titled), text_column="body")
+    assert again["near_duplicates"]["against"]["matched_documents"] == 2

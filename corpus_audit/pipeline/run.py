@@ -307,7 +307,8 @@ class Scan:
         paths, ids = [], []
         for shard in self.reference:
             try:
-                for batch in ShardReader.for_scan(shard, ColumnSpec(), self.config.batch_size, self.config.max_doc_chars).batches():
+                columns = ColumnSpec(text=self.config.text_column)  # as the reference sets are read
+                for batch in ShardReader.for_scan(shard, columns, self.config.batch_size, self.config.max_doc_chars).batches():
                     kept = [(s, r, t[: self.config.max_doc_chars]) for s, r, t in zip(batch.sources, batch.rows.tolist(), batch.texts)
                             if t is not None]
                     if not kept:
