@@ -33,3 +33,18 @@ def test_a_dated_sample_keeps_only_texts_dated_before_and_counts_the_undated(tmp
                          before=pd.Timestamp("2022-11-30", tz="UTC"))
     assert sorted(text for _, text in sample.chosen) == ["old one", "old two"]
     assert sample.counts == {"documents": 5, "dated_before": 2, "without_date": 1}
+
+
+def test_unix_time_in_seconds_or_milliseconds_is_a_date_and_ambiguous_forms_are_not(tmp_path):
+    # 1669766400 is 2022-11-30T00:00:00Z (worked out: 19,326 days of 86,400 s after 1970-01-01)
+    write(tmp_path / "u.parquet", {"text": ["a", "b", "c", "d", "e", "f", "g"],
+                                   "created_utc": ["1669766399", "1669766400", "1669766399999", "1669766400000",
+                                                   "20221129", "11/29/2022", "1669766399.5"]})
+    sample = hash_sample(resolve_sources([str(tmp_path / "u.parquet")]), "text", 10, date_column="created_utc",
+                         before=pd.Timestamp("2022-11-30", tz="UTC"))
+    assert sorted(text for _, text in sample.chosen) == ["a", "c", "e", "g"]
+    assert sample.counts == {"documents": 7, "dated_before": 4, "without_date": 1}
+    numbers = tmp_path / "n.parquet"  # an integer column, as Reddit and Hacker News dumps store it
+    write(numbers, {"text": ["old", "new"], "created_utc": [1551434400, 1700000000]})
+    assert [t for _, t in hash_sample(resolve_sources([str(numbers)]), "text", 10, date_column="created_utc",
+                                      before=pd.Timestamp("2022-11-30", tz="UTC")).chosen] == ["old"]

@@ -63,7 +63,7 @@ def read_references(config: ScanConfig, sources: list[Source] | None) -> Referen
         if len(texts) < MIN_REFERENCES:
             raise AuditError(f"--human-before {config.human_before}: {counts['dated_before']:,} documents of the corpus "
                              f"are dated before it in column {config.date_column!r} ({counts['without_date']:,} have no "
-                             f"readable date); calibration needs at least {MIN_REFERENCES}")
+                             f"readable date: ISO 8601 or Unix time); calibration needs at least {MIN_REFERENCES}")
         source = (f"{len(texts):,} documents of the corpus dated before {config.human_before} "
                   f"(column {config.date_column!r})")
         return References(texts, source, synthetic, config.reference_synthetic, counts)
