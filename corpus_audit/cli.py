@@ -203,7 +203,8 @@ def train(
             console.print("note: no --group-column; texts are split one by one, which inflates the scores when "
                           "machine texts continue human ones", style="yellow")
         provenance = {"name": out.name, "human": human, "synthetic": synthetic, "group_column": group_column}
-        result = fit(data.texts, data.labels, data.groups, TrainingOptions(folds=folds, seed=seed), provenance)
+        result = fit(data.texts, data.labels, data.groups, TrainingOptions(folds=folds, seed=seed), provenance,
+                     report=lambda step: console.print(f"  {step}", markup=False, soft_wrap=True))
         model_store.save(out, result.model, result.bank)
         _print_metrics(f"grouped {result.metrics['folds']}-fold CV", result.metrics["grouped_cv"], console)
         console.print(f"model written to {out}/")

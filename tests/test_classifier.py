@@ -307,6 +307,9 @@ def test_train_and_evaluate_commands(tmp_path):
     assert trained.returncode == 0, trained.stderr
     assert json.loads(trained.stdout)["grouped_cv"]["auroc"] > 0.95
     assert "grouped 5-fold CV: AUROC" in trained.stderr
+    steps = [line.strip() for line in trained.stderr.splitlines() if line.startswith("  ")]  # progress, on stderr
+    assert steps == ["reading the features of 120 texts", *(f"fitting cross-validation fold {k} of 5" for k in range(1, 6)),
+                     "fitting the final model on every text"]
     evaluated = run("evaluate", "--human", str(human), "--synthetic", str(synthetic), "--model", str(tmp_path / "m"),
                     "--group-column", "g", "--json")
     assert evaluated.returncode == 0, evaluated.stderr

@@ -12,7 +12,7 @@ come from the grouped out-of-fold scores.
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,11 +117,13 @@ def _fit_linear(x: sp.csr_matrix, y: np.ndarray, options: TrainingOptions, weigh
 
 
 def out_of_domain_decisions(features: _Features, labels: np.ndarray, groups: np.ndarray, domains: np.ndarray,
-                            options: TrainingOptions) -> np.ndarray:
+                            options: TrainingOptions, report: Callable[[str], None] = lambda _: None) -> np.ndarray:
     """Each text's decision value from a model trained without its domain (nor any text sharing
     a group with that domain): how the model scores a domain it has never seen."""
     decision = np.full(len(labels), np.nan)
-    for domain in np.unique(domains):
+    held_out = np.unique(domains)
+    for k, domain in enumerate(held_out, 1):
+        report(f"fitting without domain {k} of {len(held_out)} ({domain})")
         test = np.flatnonzero(domains == domain)
         train_rows = np.flatnonzero((domains != domain) & ~np.isin(groups, groups[test]))
         if len(np.unique(labels[train_rows])) == 2:
@@ -173,9 +175,9 @@ def check_training_set(labels: np.ndarray) -> None:
 
 def train(texts: Sequence[str], labels: np.ndarray, groups: Sequence[str] | None = None,
           options: TrainingOptions = TrainingOptions(), provenance: dict[str, Any] | None = None,
-          domains: Sequence[str] | None = None) -> TrainingResult:
+          domains: Sequence[str] | None = None, report: Callable[[str], None] = lambda _: None) -> TrainingResult:
     """Grouped-CV scores, Platt calibration (on out-of-domain scores when `domains` are given),
-    and the final model fitted on everything."""
+    and the final model fitted on everything; `report` is told each step as it starts."""
     labels = np.asarray(labels, dtype=np.int64)
     check_training_set(labels)
     groups = np.asarray(groups if groups is not None else np.arange(len(texts)).astype(str))
@@ -184,15 +186,17 @@ def train(texts: Sequence[str], labels: np.ndarray, groups: Sequence[str] | None
     if folds < 2:
         raise AuditError("grouped cross-validation needs at least 2 groups holding each class")
     domain_array = None if domains is None else np.asarray(domains, str)
+    report(f"reading the features of {len(texts):,} texts")
     features = _Features(texts, TextFeaturizer(options.word_features))
     decision = np.zeros(len(texts))
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=options.seed)
-    for train_rows, test_rows in splitter.split(np.zeros(len(texts)), labels, groups):
+    for k, (train_rows, test_rows) in enumerate(splitter.split(np.zeros(len(texts)), labels, groups), 1):
+        report(f"fitting cross-validation fold {k} of {folds}")
         decision[test_rows] = _fit_decide(features, labels, domain_array, train_rows, test_rows, options)
     metrics: dict[str, Any] = {"folds": folds, "groups": distinct_groups}
     calibration = decision
     if domain_array is not None and len(np.unique(domain_array)) > 1:
-        unseen = out_of_domain_decisions(features, labels, groups, domain_array, options)
+        unseen = out_of_domain_decisions(features, labels, groups, domain_array, options, report)
         calibration = np.where(np.isnan(unseen), decision, unseen)
     a, equal_prior_b = _platt(calibration, labels)
     b = conservative_intercept(calibration, labels, domain_array if domain_array is not None else
@@ -201,6 +205,7 @@ def train(texts: Sequence[str], labels: np.ndarray, groups: Sequence[str] | None
     metrics["grouped_cv"] = detector_metrics(platt(decision, a, b)[labels == 0], platt(decision, a, b)[labels == 1])
     if calibration is not decision:
         metrics["out_of_domain"] = detector_metrics(probability[labels == 0], probability[labels == 1])
+    report("fitting the final model on every text")
     everything = np.arange(len(texts))
     idf, mean, scale = features.fit_scaling(everything)
     final = _fit_linear(features.matrix(everything, idf, mean, scale, options.style_weight), labels, options,
