@@ -79,7 +79,10 @@ def job(server, corpus: Path, out: Path, **options) -> ReferenceJob:
 
 
 def test_references_are_written_one_per_sampled_document_in_every_style(server, corpus, tmp_path):
-    summary = make_references(job(server, corpus, tmp_path / "refs.parquet", n=12))
+    said: list[str] = []
+    summary = make_references(job(server, corpus, tmp_path / "refs.parquet", n=12), said.append)
+    assert said == ["12 documents sampled; 0 already done, 12 to ask stand-in-model",
+                    *(f"{k} of 12 replies" for k in range(1, 13))]  # a line every tenth (here every reply)
     refs = pd.read_parquet(tmp_path / "refs.parquet")
     assert summary["written"] == 12 and len(refs) == 12 and refs["source_id"].is_unique
     assert set(refs["style"]) == set(STYLES) and (refs["label"] == "synthetic").all()

@@ -113,6 +113,8 @@ def make_references(job: ReferenceJob, report: Callable[[str], None] = lambda _:
     styles = list(STYLES)
     lock = threading.Lock()
     failures: list[str] = []
+    replies: list[str] = []  # this run's, in the order they came
+    step = max(1, len(todo) // 10)  # a progress line every tenth of the documents
 
     def ask(item: tuple[int, str, str]) -> None:
         index, sid, text = item
@@ -126,10 +128,14 @@ def make_references(job: ReferenceJob, report: Callable[[str], None] = lambda _:
                 raise
             return
         record = {"source_id": sid, "style": style, "text": reply}
-        with lock, os.fdopen(os.open(job.progress_file, _APPEND, 0o644), "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        with lock:
+            with os.fdopen(os.open(job.progress_file, _APPEND, 0o644), "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            replies.append(sid)
+            if len(replies) % step == 0 or len(replies) == len(todo):
+                report(f"{len(replies):,} of {len(todo):,} replies")
 
     if todo:
         try:
