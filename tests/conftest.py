@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import signal
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -86,3 +88,13 @@ def shard_dir(tmp_path: Path) -> Path:
     for k in range(3):
         write_parquet(root / f"part-{k}.parquet", make_texts(40, start=40 * k))
     return root
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temporary directory with a short path, for a subprocess's TMPDIR: multiprocessing puts its
+    fork server's socket there, and a socket path over 108 bytes cannot be bound (pytest's own
+    temporary paths grow past that as its numbered directories and xdist's names lengthen them)."""
+    path = Path(tempfile.mkdtemp(prefix="ca-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -214,8 +214,8 @@ def test_a_malformed_state_file_means_the_shard_is_redone(tmp_path, shard_dir):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["local", "dask"])
-def test_kill_9_of_the_scan_leaves_no_process_or_temporary_directory_behind(tmp_path, engine):
-    _, _, scan = running_scan(tmp_path, engine)
+def test_kill_9_of_the_scan_leaves_no_process_or_temporary_directory_behind(tmp_path, engine, short_tmp):
+    _, _, scan = running_scan(tmp_path, engine, short_tmp)
     children = _descendants(scan.pid)
     assert scan.poll() is None and len(children) >= 2  # the workers (and, locally, the forkserver and resource tracker)
     scan.kill()  # SIGKILL: no handler runs in the scan itself
@@ -228,7 +228,7 @@ def test_kill_9_of_the_scan_leaves_no_process_or_temporary_directory_behind(tmp_
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, "processes outlived the killed scan"
-    assert not list((tmp_path / "tmp").glob("corpus-audit-*"))  # a scan of files makes no temporary directory
+    assert not list(short_tmp.glob("corpus-audit-*"))  # a scan of files makes no temporary directory
 
 
 # hostile model directories ------------------------------------------------------------------------------------

@@ -112,8 +112,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def running_scan(tmp_path: Path, engine: str) -> tuple[Path, Path, subprocess.Popen]:
-    """(corpus, out, the process) of a 2-worker scan of 24 shards in its own session (its TMPDIR `tmp_path / "tmp"`),
+def running_scan(tmp_path: Path, engine: str, tmpdir: Path) -> tuple[Path, Path, subprocess.Popen]:
+    """(corpus, out, the process) of a 2-worker scan of 24 shards in its own session (its TMPDIR `tmpdir`),
     once its first shard is done."""
     if engine == "dask":
         pytest.importorskip("distributed")
@@ -121,7 +121,6 @@ def running_scan(tmp_path: Path, engine: str) -> tuple[Path, Path, subprocess.Po
     for k in range(24):
         write_parquet(corpus / f"shard-{k:02d}.parquet", make_texts(500, start=500 * k))
     out = tmp_path / "interrupted"
-    (tmp_path / "tmp").mkdir()
     # Ctrl-C reaches a terminal's foreground job; a job a shell starts in the background (CI run
     # with `&`) ignores SIGINT, and a child inherits that: start the scan as a terminal would.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -129,7 +128,7 @@ def running_scan(tmp_path: Path, engine: str) -> tuple[Path, Path, subprocess.Po
         scan = subprocess.Popen([sys.executable, "-m", "corpus_audit", "scan", str(corpus), "--out", str(out), "--workers",
                                  "2", "--engine", engine],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                env={"PATH": "/usr/bin:/bin", "CI": "true", "TMPDIR": str(tmp_path / "tmp")})
+                                env={"PATH": "/usr/bin:/bin", "CI": "true", "TMPDIR": str(tmpdir)})
     finally:
         signal.signal(signal.SIGINT, previous)
     while not list((out / "state").glob("shard-*.json")) and scan.poll() is None:
@@ -139,8 +138,8 @@ def running_scan(tmp_path: Path, engine: str) -> tuple[Path, Path, subprocess.Po
 
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ["local", "dask"])
-def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tmp_path, engine):
-    corpus, out, scan = running_scan(tmp_path, engine)
+def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tmp_path, engine, short_tmp):
+    corpus, out, scan = running_scan(tmp_path, engine, short_tmp)
     assert scan.poll() is None, "the scan ended before its first shard's state was seen"
     workers = _descendants(scan.pid)
     os.killpg(scan.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
