@@ -8,7 +8,10 @@ import pytest
 
 from corpus_audit.config import ScanConfig
 from corpus_audit.errors import AuditError, SourceError
+from corpus_audit.io.readers import Shard
+from corpus_audit.io.sources import Source
 from corpus_audit.pipeline.run import Scan
+from corpus_audit.scan.engines import LocalEngine, balanced
 from detectors import LengthDetector
 from tests.conftest import (
     documents,
@@ -61,6 +64,50 @@ def test_input_paths_are_relative_to_where_the_command_ran(tmp_path, monkeypatch
     run(tmp_path, "corpus", out=tmp_path / "out")
     assert documents(tmp_path / "out").column("doc_id").to_pylist() == ["corpus/a.parquet:0", "corpus/a.parquet:1"]
     assert str(tmp_path) not in (tmp_path / "out" / "report.html").read_text()
+
+
+def _shards(*sizes: int | None) -> list[Shard]:
+    return [Shard(i, (Source(f"s{i}.parquet", "parquet", size, None),)) for i, size in enumerate(sizes)]
+
+
+@pytest.mark.parametrize(("sizes", "workers", "whole"), [
+    ((10, 10), 2, True),              # one each: an even split
+    ((10, 10, 10), 2, False),         # 20 against 10: the last shard alone keeps one worker busy 1.33x the mean
+    ((10, 10, 10, 10), 2, True),      # 20 and 20
+    ((30, 10, 10, 10), 2, True),      # 30 and 30, dealt largest first
+    ((40, 10, 10), 2, False),         # 40 against 20: 1.33x the mean of 30
+    ((12, 10, 10, 10, 10), 2, False),  # 22 and 30 against a mean of 26: 1.15x the mean
+    ((10,) * 21, 2, True),            # 11 and 10: 1.048x the mean
+    ((10,) * 19, 2, False),           # 10 and 9: 1.053x the mean
+    ((10,), 2, False),                # fewer shards than workers
+    ((10, None), 2, False),           # a size unknown (a remote file without one)
+])
+def test_whole_shards_go_to_workers_only_when_their_sizes_keep_every_worker_busy(sizes, workers, whole):
+    assert balanced(_shards(*sizes), workers) is whole
+
+
+@pytest.mark.slow
+def test_whole_shards_in_workers_give_the_same_bytes_and_progress_by_batch(tmp_path, monkeypatch):
+    def not_by_batch(*_):
+        raise AssertionError("batch by batch")
+
+    shards = tmp_path / "shards"
+    for k in range(4):  # four shards of the same size: each worker scans two whole
+        write_parquet(shards / f"part-{k}.parquet", make_texts(40, start=40 * k))
+    assert balanced(_shards(*(f.stat().st_size for f in sorted(shards.iterdir()))), 2)
+    one = run(tmp_path, shards, out=tmp_path / "one", workers=1, batch_size=16)
+    counted: list[int] = []
+    recorder = _Recorder()
+    recorder.advance = counted.append
+    config = ScanConfig(inputs=(str(shards),), out=tmp_path / "two", workers=2, batch_size=16)
+    monkeypatch.setattr(LocalEngine, "_scan_batches", not_by_batch)
+    two = Scan(config, progress=recorder).run()
+    assert sorted(counted) == sorted([16, 16, 8] * 4)  # each batch as a worker stores it
+    assert recorder.events.count("shard") == 4
+    for part in sorted((tmp_path / "one" / "documents").iterdir()):
+        assert part.read_bytes() == (tmp_path / "two" / "documents" / part.name).read_bytes()
+    assert len(list((tmp_path / "two" / "documents").iterdir())) == 12
+    assert without_timing(one) == without_timing(two)
 
 
 @pytest.mark.slow

@@ -16,9 +16,11 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
+from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from corpus_audit.scan.shard_scan import PreparedBatch, ShardScanner
 
 _WORKER_DETECTORS: list[Detector] = []
+_WORKER_PROGRESS: list[SimpleQueue] = []  # where a worker scanning a whole shard counts each batch it stores
 
 
 class ShardSink(Protocol):
@@ -67,12 +70,13 @@ class Engine(Protocol):
     def label(self, labels: PartLabels) -> None: ...
 
 
-def _init_worker(detectors: list[Detector]) -> None:
+def _init_worker(detectors: list[Detector], progress: SimpleQueue) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group; the main process handles it
     threadpoolctl.threadpool_limits(1)  # one BLAS thread per worker: the pool already fills the cores
     allocator.keep_freed_memory()
     _exit_with_parent()
     _WORKER_DETECTORS[:] = detectors
+    _WORKER_PROGRESS[:] = [progress]
 
 
 def _exit_with_parent() -> None:
@@ -96,9 +100,27 @@ def _score_in_worker(texts: Sequence[str], out: Path, part: str) -> ScoredBatch:
     return score_part(_WORKER_DETECTORS, texts, out, part)
 
 
-def _worker_died(item: PreparedBatch) -> AuditError:
+def _scan_shard_in_worker(scanner: ShardScanner, shard: Shard) -> ShardResult:
+    return replace(scanner, detectors=_WORKER_DETECTORS).scan_shard(shard, _WORKER_PROGRESS[0].put)
+
+
+def _worker_died(source: str) -> AuditError:
     return AuditError(f"a scoring worker process died (killed, or out of memory?) while scanning "
-                      f"{item.batch.sources[0]}; finished shards are kept: rerun with --resume")
+                      f"{source}; finished shards are kept: rerun with --resume")
+
+
+def balanced(shards: Sequence[Shard], workers: int, slack: float = 1.05) -> bool:
+    """Whether whole shards, one per task, keep `workers` busy to the end: every size known, and
+    the shards dealt largest first to the least loaded worker end within `slack` of an even split
+    (5%: about what sending every batch's texts to the workers costs a two-worker scan)."""
+    sizes = [sum(s.size for s in shard.sources) if all(s.size is not None for s in shard.sources) else None
+             for shard in shards]
+    if len(shards) < workers or None in sizes:
+        return False
+    loads = [0] * workers
+    for size in sorted(sizes, reverse=True):
+        loads[loads.index(min(loads))] += size
+    return max(loads) <= slack * sum(sizes) / workers
 
 
 class _Deferred(Future):
@@ -133,15 +155,23 @@ class LocalEngine:
         self.detectors = list(detectors)
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._progress: SimpleQueue | None = None  # the workers' count of documents stored (`_advance`)
         self._submitted = 0
 
     def __enter__(self) -> LocalEngine:
         return self
 
     def _start_pool(self) -> ProcessPoolExecutor:
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=fork_server.start(), initializer=_init_worker,
-                                         initargs=(self.detectors,))
+        context = fork_server.start()
+        self._progress = context.SimpleQueue()
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+                                         initargs=(self.detectors, self._progress))
         return self._pool
+
+    def _advance(self, sink: ShardSink) -> None:
+        """Tell `sink` of the documents the workers have stored since the last call."""
+        while not self._progress.empty():
+            sink.advance(self._progress.get())
 
     def __exit__(self, *exc: object) -> None:
         self.close(cancel=exc[0] is not None)
@@ -162,11 +192,14 @@ class LocalEngine:
         if self.workers == 1:
             here.result()  # scored now: one batch in memory at a time
             return here
+        if self._submitted == 1:
+            fork_server.start()
+            return here  # scored when awaited, while the workers take the next batches
+        return self._to_pool(_score_in_worker, texts, out, part)
+
+    def _to_pool(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
         try:
-            if self._submitted == 1:
-                fork_server.start()
-                return here  # scored when awaited, while the workers take the next batches
-            return (self._pool or self._start_pool()).submit(_score_in_worker, texts, out, part)
+            return (self._pool or self._start_pool()).submit(function, *args)
         except OSError as err:  # the pool starts its workers on the first submit
             raise AuditError(f"cannot start local worker processes ({err.strerror or err}): they import the main "
                              "program, so a script must call audit() under `if __name__ == '__main__':` and a "
@@ -174,14 +207,46 @@ class LocalEngine:
                              "(workers=1, --workers 1)") from None
 
     def scan(self, scanner: ShardScanner, shards: Sequence[Shard], sink: ShardSink) -> None:
-        """Scan the shards, telling `sink` as each finishes or fails."""
+        """Scan the shards, telling `sink` as each finishes or fails: each shard whole in a worker
+        when their sizes keep every worker busy (`balanced`), else batch by batch."""
+        if self.workers > 1 and balanced(shards, self.workers):
+            self._scan_whole_shards(scanner, shards, sink)
+        else:
+            self._scan_batches(scanner, shards, sink)
+
+    def _scan_whole_shards(self, scanner: ShardScanner, shards: Sequence[Shard], sink: ShardSink) -> None:
+        """One task per shard: a worker reads, scores and writes it, and this process only collects
+        the results (it neither reads the texts nor sends them, as batch by batch it must)."""
+        light = replace(scanner, detectors=[])  # the workers hold the detectors (`_init_worker`)
+        futures = {self._to_pool(_scan_shard_in_worker, light, shard): shard for shard in shards}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                self._advance(sink)  # each stored batch, as the workers store them
+                for future in sorted(done, key=lambda f: futures[f].index):
+                    shard = futures[future]
+                    try:
+                        result = future.result()
+                    except SourceError as err:  # the worker removed the shard's parts
+                        sink.shard_failed(shard, err)
+                        continue
+                    except BrokenProcessPool:
+                        raise _worker_died(shard.name) from None
+                    sink.shard_done(result)
+            self._advance(sink)
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _scan_batches(self, scanner: ShardScanner, shards: Sequence[Shard], sink: ShardSink) -> None:
         pending: deque[tuple[PreparedBatch, Future[ScoredBatch]]] = deque()
 
         def finish(item: PreparedBatch, future: Future[ScoredBatch]) -> None:
             try:
                 scored = future.result()
             except BrokenProcessPool:
-                raise _worker_died(item) from None
+                raise _worker_died(item.batch.sources[0]) from None
             scanner.store(item, scored)
             sink.advance(len(item.batch))
             if item.work.complete:
@@ -194,7 +259,7 @@ class LocalEngine:
                     try:
                         pending.append((item, self.submit(item.texts, scanner.out.absolute(), item.part)))
                     except BrokenProcessPool:  # a worker died before this batch could be handed over
-                        raise _worker_died(item) from None
+                        raise _worker_died(item.batch.sources[0]) from None
                     while len(pending) >= self.max_in_flight:
                         finish(*pending.popleft())
             except SourceError as err:

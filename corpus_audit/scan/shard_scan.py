@@ -9,7 +9,7 @@ scanned twice (a retried task) writes the same files again and nothing twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,12 +180,14 @@ class ShardScanner:
             self._add_strata(work.strata, batch.strata, scored.columns["p_synthetic"])
         work.outstanding -= 1
 
-    def scan_shard(self, shard: Shard) -> ShardResult:
-        """Scan one whole shard in this process; a shard that cannot be read leaves no parts."""
+    def scan_shard(self, shard: Shard, advance: Callable[[int], None] = lambda _: None) -> ShardResult:
+        """Scan one whole shard in this process, calling `advance` with the documents of each batch
+        stored; a shard that cannot be read leaves no parts."""
         work = self.start(shard)
         try:
             for item in self.batches(shard, work):
                 self.store(item, score_part(self.detectors, item.texts, self.out, item.part))
+                advance(len(item.batch))
         except SourceError:
             self.discard(work.result.parts)
             raise
