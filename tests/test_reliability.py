@@ -137,6 +137,20 @@ def running_scan(tmp_path: Path, engine: str, tmpdir: Path) -> tuple[Path, Path,
 
 
 @pytest.mark.slow
+def test_workers_start_under_a_temporary_directory_too_long_for_a_socket(tmp_path, short_tmp):
+    deep = short_tmp / ("d" * 40) / ("e" * 40)  # over 74 bytes: multiprocessing's socket path would pass 107
+    deep.mkdir(parents=True)
+    corpus = tmp_path / "corpus"
+    for k in range(2):
+        write_parquet(corpus / f"shard-{k}.parquet", make_texts(1500, start=1500 * k))
+    done = subprocess.run([sys.executable, "-m", "corpus_audit", "scan", str(corpus), "--out", str(tmp_path / "out"),
+                           "--workers", "2"], capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "CI": "true", "TMPDIR": str(deep)})
+    assert done.returncode == 0, done.stderr  # was: cannot start local worker processes (AF_UNIX path too long)
+    assert not list(deep.iterdir())  # the scan left nothing in it
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["local", "dask"])
 def test_ctrl_c_stops_workers_with_one_line_and_resume_gives_the_clean_result(tmp_path, engine, short_tmp):
     corpus, out, scan = running_scan(tmp_path, engine, short_tmp)
