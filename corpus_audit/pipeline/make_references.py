@@ -113,7 +113,7 @@ def make_references(job: ReferenceJob, report: Callable[[str], None] = lambda _:
     styles = list(STYLES)
     lock = threading.Lock()
     failures: list[str] = []
-    replies: list[str] = []  # this run's, in the order they came
+    replied = [0]  # this run's replies so far
     step = max(1, len(todo) // 10)  # a progress line every tenth of the documents
 
     def ask(item: tuple[int, str, str]) -> None:
@@ -133,9 +133,9 @@ def make_references(job: ReferenceJob, report: Callable[[str], None] = lambda _:
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-            replies.append(sid)
-            if len(replies) % step == 0 or len(replies) == len(todo):
-                report(f"{len(replies):,} of {len(todo):,} replies")
+            replied[0] += 1
+            if replied[0] % step == 0 or replied[0] == len(todo):
+                report(f"{replied[0]:,} of {len(todo):,} replies")
 
     if todo:
         try:

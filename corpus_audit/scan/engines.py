@@ -16,9 +16,9 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from functools import partial
 from multiprocessing.queues import SimpleQueue
 from pathlib import Path
@@ -143,7 +143,9 @@ class _Deferred(Future):
 class LocalEngine:
     """Scores in this process (`workers=1`) or in a process pool of `workers` processes.
 
-    This process reads the shards one after another; at most two batches per worker are
+    When the shards' sizes split evenly over the workers (`balanced`), each worker scans
+    whole shards: it reads, scores and writes them, and this process only collects results.
+    Otherwise this process reads the shards one after another; at most two batches per worker are
     being scored at once, so memory does not grow with the corpus, and results are stored
     in submission order. The pool starts with the second batch: a corpus of one batch is
     scored here, since starting workers would cost more than scoring it; it is scored when
