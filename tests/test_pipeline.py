@@ -244,6 +244,21 @@ def test_shard_failing_midway_leaves_none_of_its_documents(tmp_path):
     assert set(documents(tmp_path / "out").column("source").to_pylist()) == {str(good)}
 
 
+@pytest.mark.slow
+def test_a_shard_failing_midway_in_a_worker_leaves_none_of_its_documents_or_stops_the_run(tmp_path, monkeypatch):
+    good = write_jsonl(tmp_path / "in" / "a.jsonl", [{"text": t} for t in make_texts(30)])
+    bad = tmp_path / "in" / "b.jsonl"
+    bad.write_text("".join(json.dumps({"text": t}) + "\n" for t in make_texts(29, start=100)) + "{broken\n")
+    assert balanced(_shards(good.stat().st_size, bad.stat().st_size), 2)  # each worker scans one whole
+    monkeypatch.setattr(LocalEngine, "_scan_batches", lambda *_: pytest.fail("batch by batch"))
+    audit = run(tmp_path, tmp_path / "in", on_error="skip", batch_size=10, workers=2)
+    assert audit["input"]["scanned"] == 30
+    assert audit["input"]["skipped_sources"][0]["error"].startswith("line 30: invalid JSON")
+    assert set(documents(tmp_path / "out").column("source").to_pylist()) == {str(good)}
+    with pytest.raises(SourceError, match=r"b\.jsonl: line 30: invalid JSON"):
+        run(tmp_path, tmp_path / "in", out=tmp_path / "failed", batch_size=10, workers=2)
+
+
 def test_null_empty_and_non_string_texts_are_counted(tmp_path):
     path = write_jsonl(tmp_path / "a.jsonl", [{"text": None}, {"text": ""}, {"text": ["x"]}, {"text": "  \n"}, {"text": "ok"}])
     audit = run(tmp_path, path)
