@@ -1,7 +1,8 @@
 """One shard's batches turned into `documents/` parts, join arrays and the shard's partials.
 
 Both engines use this: the local engine pipelines batches of many shards through a
-process pool, the Dask engine runs `scan_shard` for one whole shard on a worker. Part
+process pool, or, when the shards split evenly over its workers, runs `scan_shard` for one
+whole shard in a worker, as the Dask engine always does on its workers. Part
 names depend only on (shard, batch), and every file is written atomically, so a shard
 scanned twice (a retried task) writes the same files again and nothing twice.
 """
