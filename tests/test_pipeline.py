@@ -88,9 +88,6 @@ def test_whole_shards_go_to_workers_only_when_their_sizes_keep_every_worker_busy
 
 @pytest.mark.slow
 def test_whole_shards_in_workers_give_the_same_bytes_and_progress_by_batch(tmp_path, monkeypatch):
-    def not_by_batch(*_):
-        raise AssertionError("batch by batch")
-
     shards = tmp_path / "shards"
     for k in range(4):  # four shards of the same size: each worker scans two whole
         write_parquet(shards / f"part-{k}.parquet", make_texts(40, start=40 * k))
@@ -100,7 +97,7 @@ def test_whole_shards_in_workers_give_the_same_bytes_and_progress_by_batch(tmp_p
     recorder = _Recorder()
     recorder.advance = counted.append
     config = ScanConfig(inputs=(str(shards),), out=tmp_path / "two", workers=2, batch_size=16)
-    monkeypatch.setattr(LocalEngine, "_scan_batches", not_by_batch)
+    monkeypatch.setattr(LocalEngine, "_scan_batches", lambda *_: pytest.fail("batch by batch"))
     two = Scan(config, progress=recorder).run()
     assert sorted(counted) == sorted([16, 16, 8] * 4)  # each batch as a worker stores it
     assert recorder.events.count("shard") == 4
