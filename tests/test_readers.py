@@ -80,6 +80,22 @@ def test_txt_directory_one_document_per_file(tmp_path):
     assert len(group_shards(resolve_sources([str(root)]))) == 1
 
 
+def test_a_remote_filesystem_that_fails_is_one_line_naming_the_input():
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    class Offline(MemoryFileSystem):  # as a remote filesystem fails without a network: its own error type
+        protocol = "offline"
+
+        def exists(self, path, **kwargs):
+            raise RuntimeError("Name or service not known")
+
+    fsspec.register_implementation("offline", Offline, clobber=True)  # a protocol of this test's own
+    with pytest.raises(AuditError, match=r"^offline://bucket/corpus\.parquet: cannot list or open it "
+                                         r"\(RuntimeError: Name or service not known\)$"):
+        resolve_sources(["offline://bucket/corpus.parquet"])
+
+
 def test_file_url_through_fsspec(tmp_path):
     path = write_parquet(tmp_path / "a.parquet", ["x y", "z"])
     assert [d[2] for d in read_all(f"file://{path}")] == ["x y", "z"]

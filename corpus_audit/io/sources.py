@@ -104,33 +104,42 @@ def resolve_sources(inputs: list[str], forced_format: str | None = None) -> list
     sources: list[Source] = []
     seen: set[str] = set()
     for original in inputs:
-        fs, path = _filesystem(original)
-        if any(c in path for c in _GLOB_CHARS):
-            matches = sorted(fs.glob(path))
-            if not matches:
-                raise AuditError(f"{original}: no file matches this pattern")
-            candidates = [m for m in matches if fs.isfile(m)]
-            explicit = False
-        elif fs.isdir(path):
-            candidates = sorted(p for p in fs.find(path) if not _hidden(p, path))
-            candidates = [p for p in candidates if forced_format or format_of(p)]
-            if not candidates:
-                raise AuditError(f"{original}: directory holds no file of a known format ({', '.join(FORMATS)})")
-            explicit = False
-        elif fs.exists(path):
-            candidates, explicit = [path], True
-        else:
-            raise AuditError(f"{original}: no such file or directory")
-        for candidate in candidates:
-            if not explicit and not forced_format and format_of(candidate) is None:
-                continue
-            source = _describe(fs, candidate, original, forced_format)
+        try:
+            found = _expand(original, forced_format)
+        except AuditError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a filesystem's own errors (no network, no credentials) are one line
+            raise AuditError(f"{original}: cannot list or open it ({type(err).__name__}: {err})") from None
+        for source in found:
             if source.url not in seen:
                 seen.add(source.url)
                 sources.append(source)
     if not sources:
         raise AuditError(f"{' '.join(inputs)}: no readable input files found")
     return sources
+
+
+def _expand(original: str, forced_format: str | None) -> list[Source]:
+    """The sources one INPUT names: a file, a directory's files of known formats, or a glob's matches."""
+    fs, path = _filesystem(original)
+    if any(c in path for c in _GLOB_CHARS):
+        matches = sorted(fs.glob(path))
+        if not matches:
+            raise AuditError(f"{original}: no file matches this pattern")
+        candidates = [m for m in matches if fs.isfile(m)]
+        explicit = False
+    elif fs.isdir(path):
+        candidates = sorted(p for p in fs.find(path) if not _hidden(p, path))
+        candidates = [p for p in candidates if forced_format or format_of(p)]
+        if not candidates:
+            raise AuditError(f"{original}: directory holds no file of a known format ({', '.join(FORMATS)})")
+        explicit = False
+    elif fs.exists(path):
+        candidates, explicit = [path], True
+    else:
+        raise AuditError(f"{original}: no such file or directory")
+    return [_describe(fs, candidate, original, forced_format) for candidate in candidates
+            if explicit or forced_format or format_of(candidate) is not None]
 
 
 def _hidden(path: str, root: str) -> bool:
