@@ -13,6 +13,7 @@ from corpus_audit.io.readers import (
     ColumnSpec,
     ShardReader,
     choose_text_column,
+    csv_delimiter,
     group_shards,
 )
 from corpus_audit.io.sources import resolve_sources
@@ -60,6 +61,19 @@ def test_jsonl_blank_lines_do_not_count_as_rows(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_text('{"text": "one"}\n\n{"text": "two"}\n')
     assert [(d[1], d[2]) for d in read_all(path)] == [(0, "one"), (1, "two")]
+
+
+def test_csv_fields_are_split_by_the_headers_separator(tmp_path):
+    semicolons = tmp_path / "excel.csv"  # Excel's "CSV" where the comma is the decimal mark
+    semicolons.write_text('text;id\n"hello; my friend";1\n"3,5 apples";2\n')
+    tabs = tmp_path / "dump.tsv"
+    tabs.write_text("text\tid\nhello, my friend\t3\n")
+    one_column = tmp_path / "plain.csv"
+    one_column.write_text('text\n"a, b; c"\n')
+    docs = read_all(semicolons, tabs, one_column)
+    assert [(text, doc_id) for _, _, text, doc_id, _ in docs] == [
+        ("hello; my friend", "1"), ("3,5 apples", "2"), ("hello, my friend", "3"), ("a, b; c", None)]
+    assert [csv_delimiter(line) for line in ("a,b;c", "a;b", "a\tb;c", "a|b", "text")] == [",", ";", "\t", "|", ","]
 
 
 def test_csv_with_quoted_newlines_and_strata(tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -315,7 +316,8 @@ class ShardReader:
         acc = self._accumulator()
         csv.field_size_limit(self.record_bytes)
         with self._open(source, "rt") as stream:
-            reader = csv.reader(stream)
+            first = stream.readline()
+            reader = csv.reader(itertools.chain([first], stream), delimiter=csv_delimiter(first))
             header = next(reader, None)
             if header is None:
                 return
@@ -349,6 +351,12 @@ class ShardReader:
                 yield batch
         if (batch := acc.flush()) is not None:
             yield batch
+
+
+def csv_delimiter(header: str) -> str:
+    """The header line's field separator: a comma when it has one, else a tab, a semicolon (what
+    Excel writes where the comma is the decimal mark) or a bar; a comma for a one-column file."""
+    return next((mark for mark in ",\t;|" if mark in header), ",")
 
 
 def _is_string(kind: pa.DataType) -> bool:

@@ -21,7 +21,7 @@ _EXTENSIONS = {
     ".parquet": "parquet", ".pq": "parquet",
     ".jsonl": "jsonl", ".jsonl.gz": "jsonl", ".jsonl.zst": "jsonl", ".ndjson": "jsonl",
     ".json.gz": "jsonl", ".jsonl.zstd": "jsonl",
-    ".csv": "csv", ".csv.gz": "csv",
+    ".csv": "csv", ".csv.gz": "csv", ".tsv": "csv", ".tsv.gz": "csv",
     ".txt": "txt",
 }
 _GLOB_CHARS = "*?["
