@@ -165,7 +165,8 @@ def test_project_command_with_a_zipf_spectrum_and_its_errors(tmp_path):
     assert result["inputs"]["alpha_interval"] == [0.1, 0.3] and result["inputs"]["spectrum"]["types"] == 3000
     assert "collapse risk:" in done.stderr
     for args, message in [((), "either --spectrum"), (("--zipf-types", "10", "--ci", "0.3", "0.1"), "interval"),
-                          (("--spectrum", str(tmp_path)), "no audit.json"), (("--zipf-types", "10", "--top-p", "0"), "--top-p")]:
+                          (("--spectrum", str(tmp_path)), "no audit.json"), (("--zipf-types", "10", "--top-p", "0"), "--top-p"),
+                          (("--zipf-types", "100000000"), "--zipf-types 100,000,000: at most 10,000,000")]:
         failed = cli("project", "--synthetic-fraction", "0.2", *args)
         assert failed.returncode == 2 and message in failed.stderr and len(failed.stderr.strip().splitlines()) == 1, failed.stderr
 

@@ -35,6 +35,7 @@ from corpus_audit.errors import AuditError
 REGIMES = ("replace", "mix", "accumulate")
 METRICS = ("types_alive", "hapax_survival", "rare_decile_survival", "coverage", "tail_mass", "entropy",
            "gini_simpson", "chi2", "kl", "effective_real_tokens")
+MAX_ZIPF_TYPES = 10_000_000
 RUN_CHUNKS = 8  # the runs are simulated in this many chunks, so up to 8 workers can share them
 _EXPAND = 64  # rows with at most this many types draw each type's count; larger rows draw a histogram
 _BULK_MEAN = 50.0  # ... when the expected count is at most this
@@ -78,6 +79,9 @@ class Spectrum:
         if types < 2 or exponent <= 0 or tokens < types:
             raise AuditError(f"Zipf spectrum: need at least 2 types, exponent > 0 and at least as many tokens as "
                              f"types (got {types}, {exponent}, {tokens:g})")
+        if types > MAX_ZIPF_TYPES:  # each type is a float here: 100M types took gigabytes before the first run
+            raise AuditError(f"--zipf-types {types:,}: at most {MAX_ZIPF_TYPES:,} (about 30 s and 350 MB); project a "
+                             "real corpus's own spectrum with --spectrum AUDIT_DIR")
         p = np.arange(1, types + 1, dtype=np.float64) ** -exponent
         counts = np.maximum(1.0, np.rint(tokens * p / p.sum()))
         values, number = np.unique(counts, return_counts=True)
