@@ -228,24 +228,11 @@ def evaluate(
     """Measure a detector model on labelled texts: AUROC, TPR at 1% and 5% FPR, and the
     synthetic-fraction estimate's error on mixtures made from the two sets."""
     def body() -> None:
-        from corpus_audit.estimate.metrics import detector_metrics
-        from corpus_audit.estimate.mixtures import mixture_errors
-        from corpus_audit.io.labelled import read_labelled
-        from corpus_audit.model import store as model_store
-        from detectors.classifier import ClassifierDetector
+        from corpus_audit.model.evaluation import MIN_GROUP_TEXTS, evaluate, shown_groups
 
         console = output(stderr=json_output)
-        stored = model_store.load(model)
-        data = read_labelled(human, synthetic, text_column, group_column)
-        detector = ClassifierDetector(stored.model)
-        scores = detector.probabilities(data.texts)
-        report: dict[str, Any] = {"model": stored.model.metadata.get("name"), "model_path": stored.path,
-                                  "overall": detector_metrics(scores[data.labels == 0], scores[data.labels == 1])}
+        report = evaluate(human, synthetic, model, group_column, text_column, seed)
         _print_metrics("overall", report["overall"], console)
-        try:
-            report["mixtures"] = mixture_errors(scores, data.labels, data.groups, seed=seed)
-        except ValueError as err:
-            raise AuditError(f"estimate error on mixtures: {err}") from err
         mixtures = report["mixtures"]
         console.print(f"estimate error on mixtures of {mixtures['mixture_documents']:,} documents "
                       f"(fractions {', '.join(f'{f:g}' for f in mixtures['fractions'])}; {mixtures['repetitions']} "
@@ -253,15 +240,13 @@ def evaluate(
         for name, m in mixtures["methods"].items():
             console.print(f"  {name:>5}: mean {100 * m['mean_abs_error']:.2f} points, max {100 * m['max_abs_error']:.2f}, "
                           f"95% interval coverage {m['coverage_95']:.2f}")
-        if data.groups is not None:
-            groups = np.asarray(data.groups)
-            report["groups"] = {}
-            for value in sorted(set(data.groups)):
-                inside = groups == value
-                metrics = detector_metrics(scores[inside & (data.labels == 0)], scores[inside & (data.labels == 1)])
-                report["groups"][value] = metrics
-                if metrics["human"] and metrics["synthetic"]:
-                    _print_metrics(f"{group_column}={value}", metrics, console)
+        if "groups" in report:
+            shown, others = shown_groups(report["groups"])
+            for value in shown:
+                _print_metrics(f"{group_column}={value}", report["groups"][value], console)
+            if others:
+                console.print(f"  ({others:,} {'other ' if shown else ''}{group_column} values with fewer than "
+                              f"{MIN_GROUP_TEXTS} texts of a class, or past the 30 largest: see --json)", markup=False)
         if json_output:
             sys.stdout.write(json.dumps(report, indent=2, default=float) + "\n")
 

@@ -333,3 +333,11 @@ def test_a_batch_is_compressed_once_for_the_repetition_detector_and_the_classifi
     ClassifierDetector(model_store.load().model).score(texts)  # a blank text: it scores the others alone
     assert calls == [6, 6, 6, 6]  # one level-6 compression per text, shared through the batch
     assert repetition[1] == np.float32(len(zlib.compress(("Second text. " * 20).encode(), 6)) / len("Second text. " * 20))
+
+
+def test_evaluate_shows_a_line_only_for_groups_with_enough_texts_of_each_class():
+    from corpus_audit.model.evaluation import shown_groups
+    sizes = {"a": (20, 20), "b": (50, 19), "c": (30, 40), "d": (1, 1), "e": (25, 45)}
+    groups = {value: {"human": h, "synthetic": s} for value, (h, s) in sizes.items()}
+    assert shown_groups(groups) == (["c", "e", "a"], 2)  # largest first; b and d lack 20 of a class
+    assert shown_groups(groups, most=1) == (["c"], 4)
