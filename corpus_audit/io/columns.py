@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from corpus_audit.errors import SourceError
 
 ID_COLUMNS = ("doc_id", "id", "uuid", "document_id", "guid", "_id")  # tried in this order without --id-column
@@ -45,3 +47,13 @@ def check_column(where: str, names: list[str], name: str | None, option: str) ->
     """A named column (`option`) must be in the source."""
     if name is not None and name not in names:
         raise SourceError(where, f"no column {name!r} for {option} (columns: {', '.join(names)})")
+
+
+def is_string_type(kind: pa.DataType) -> bool:
+    """A Parquet column type of strings (a dictionary of them included)."""
+    return str(kind.value_type if pa.types.is_dictionary(kind) else kind) in ("string", "large_string", "string_view")
+
+
+def is_binary_type(kind: pa.DataType) -> bool:
+    """Bytes without the UTF-8 annotation, which older writers give strings: read as UTF-8."""
+    return str(kind.value_type if pa.types.is_dictionary(kind) else kind) in ("binary", "large_binary", "binary_view")

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from corpus_audit.errors import AuditError, SourceError
-from corpus_audit.io.columns import ColumnSpec, check_column, choose_text_column
+from corpus_audit.io.columns import ColumnSpec, check_column, choose_text_column, is_binary_type, is_string_type
 from corpus_audit.io.sources import Source, fingerprint, resolve_sources
 
 TXT_FILES_PER_SHARD = 2048
@@ -239,9 +239,9 @@ class ShardReader:
             parquet = self._parquet_file(handle)
             schema = parquet.schema_arrow
             names = schema.names
-            strings = [f.name for f in schema if _is_string(f.type)]
+            strings = [f.name for f in schema if is_string_type(f.type)]
             text = choose_text_column(source.name, names, strings, self.columns.text)
-            if not (_is_string(kind := schema.field(text).type) or _is_binary(kind) or pa.types.is_null(kind)):
+            if not (is_string_type(kind := schema.field(text).type) or is_binary_type(kind) or pa.types.is_null(kind)):
                 raise SourceError(source.name, f"column {text!r} holds {kind}, not text; name the text column with "
                                                "--text-column")
             acc = self._accumulator()
@@ -357,16 +357,6 @@ def csv_delimiter(header: str) -> str:
     """The header line's field separator: a comma when it has one, else a tab, a semicolon (what
     Excel writes where the comma is the decimal mark) or a bar; a comma for a one-column file."""
     return next((mark for mark in ",\t;|" if mark in header), ",")
-
-
-def _is_string(kind: pa.DataType) -> bool:
-    """A Parquet column type of strings (a dictionary of them included)."""
-    return str(kind.value_type if pa.types.is_dictionary(kind) else kind) in ("string", "large_string", "string_view")
-
-
-def _is_binary(kind: pa.DataType) -> bool:
-    """Bytes without the UTF-8 annotation, which older writers give strings: read as UTF-8."""
-    return str(kind.value_type if pa.types.is_dictionary(kind) else kind) in ("binary", "large_binary", "binary_view")
 
 
 def _lines(stream: io.IOBase, limit: int) -> Iterator[bytes | None]:
