@@ -32,10 +32,14 @@ def evaluate(human: str, synthetic: str, model: Path | None = None, group_column
     except ValueError as err:
         raise AuditError(f"estimate error on mixtures: {err}") from err
     if data.groups is not None:
-        groups = np.asarray(data.groups)
-        report["groups"] = {value: detector_metrics(scores[(groups == value) & (data.labels == 0)],
-                                                    scores[(groups == value) & (data.labels == 1)])
-                            for value in sorted(set(data.groups))}
+        values, group = np.unique(np.asarray(data.groups), return_inverse=True)  # sorted, as set() then sorted()
+        order = np.argsort(group, kind="stable")
+        bounds = np.searchsorted(group[order], np.arange(len(values) + 1))
+        report["groups"] = {}
+        for k, value in enumerate(values.tolist()):
+            rows = order[bounds[k]:bounds[k + 1]]
+            report["groups"][value] = detector_metrics(scores[rows[data.labels[rows] == 0]],
+                                                       scores[rows[data.labels[rows] == 1]])
     return report
 
 

@@ -113,10 +113,11 @@ def make_references(job: ReferenceJob, report: Callable[[str], None] = lambda _:
     styles = list(STYLES)
     lock = threading.Lock()
     failures: list[str] = []
-    replied = [0]  # this run's replies so far
+    replied = 0  # this run's replies so far
     step = max(1, len(todo) // 10)  # a progress line every tenth of the documents
 
     def ask(item: tuple[int, str, str]) -> None:
+        nonlocal replied
         index, sid, text = item
         style = styles[index % len(styles)]
         try:
@@ -133,9 +134,9 @@ def make_references(job: ReferenceJob, report: Callable[[str], None] = lambda _:
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-            replied[0] += 1
-            if replied[0] % step == 0 or replied[0] == len(todo):
-                report(f"{replied[0]:,} of {len(todo):,} replies")
+            replied += 1
+            if replied % step == 0 or replied == len(todo):
+                report(f"{replied:,} of {len(todo):,} replies")
 
     if todo:
         try:

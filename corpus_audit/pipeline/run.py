@@ -305,9 +305,9 @@ class Scan:
     def _score_reference(self, detector: MinHashDetector, work: Path) -> tuple[list[Path], list[str]]:
         """MinHash arrays of the `--against` texts, batch by batch, and their ids."""
         paths, ids = [], []
+        columns = ColumnSpec(text=self.config.text_column)  # as the reference sets are read
         for shard in self.reference:
             try:
-                columns = ColumnSpec(text=self.config.text_column)  # as the reference sets are read
                 for batch in ShardReader.for_scan(shard, columns, self.config.batch_size, self.config.max_doc_chars).batches():
                     kept = [(s, r, t[: self.config.max_doc_chars]) for s, r, t in zip(batch.sources, batch.rows.tolist(), batch.texts)
                             if t is not None]

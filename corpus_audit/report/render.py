@@ -13,6 +13,7 @@ import importlib
 import math
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -160,8 +161,11 @@ def load_chart_library() -> None:
     importlib.import_module("corpus_audit.report.charts")
 
 
-# How each report begins: a file that does not is not one this tool wrote, and is never replaced.
-_SIGNATURES = {"html": "<title>corpus-audit report</title>", "markdown": "## corpus-audit summary"}
+# How each report's first 2 KB reads: a file whose do not is not one this tool wrote, and is never replaced.
+_SIGNATURES: dict[str, Callable[[str], bool]] = {
+    "html": lambda head: "<title>corpus-audit report</title>" in head,
+    "markdown": lambda head: head.startswith("## corpus-audit summary"),
+}
 
 
 def check_report_paths(html: Path, markdown: Path) -> None:
@@ -179,13 +183,13 @@ def check_report_paths(html: Path, markdown: Path) -> None:
                              "move that file (nothing was written)")
 
 
-def _holds_report(path: Path, signature: str) -> bool:
+def _holds_report(path: Path, signature: Callable[[str], bool]) -> bool:
     try:
         with path.open("rb") as handle:
             head = handle.read(2048).decode("utf-8", "replace")
     except OSError:  # a directory, or unreadable: not ours to replace
         return False
-    return head.startswith(signature) if signature.startswith("#") else signature in head
+    return signature(head)
 
 
 def write_reports(audit: dict[str, Any], html: Path, markdown: Path) -> None:
