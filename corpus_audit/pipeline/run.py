@@ -23,6 +23,7 @@ from corpus_audit import __version__
 from corpus_audit.collapse.projection import Plan, Spectrum, project
 from corpus_audit.config import ScanConfig
 from corpus_audit.dedup.near_duplicates import (
+    FlatArrays,
     NearDuplicateJoin,
     part_labels,
     selected_rows,
@@ -45,6 +46,7 @@ from corpus_audit.io.run_state import RunState, ShardResult
 from corpus_audit.io.sources import Source, resolve_sources
 from corpus_audit.model import store as model_store
 from corpus_audit.model.store import StoredModel
+from corpus_audit.pipeline.against import score_against
 from corpus_audit.pipeline.assemble import ShardMerge, audit_warnings, input_section, sampled_share
 from corpus_audit.pipeline.calibration import (
     Adaptation,
@@ -100,6 +102,7 @@ class Scan:
         self.merged: dict[str, Bundle] = {}
         self.strata_values: set[str] = set()
         self.sampled = 1.0  # the share of the corpus the scan reads (`sampled_share`)
+        self.flat: FlatArrays | None = None  # the near-duplicate join's input, filled as the shards finish
 
     def run(self) -> dict[str, Any]:
         """Scan, join, estimate and report; returns the audit. Its numerical work is on small
@@ -132,12 +135,15 @@ class Scan:
                 self.progress.shard_done()
             skipped_now = {s["index"] for s in self.skipped_sources}
             todo = [s for s in shards if s.index not in self.results and s.index not in skipped_now]
-            self.merge = ShardMerge(self.detectors, [s.index for s in shards])
-            for result in self.results.values():
-                self.merge.add(result)
-            for index in skipped_now - set(self.results):
-                self.merge.skip(index)
+            minhash = self._minhash()
+            self.flat = None if minhash is None else FlatArrays(self.state.dir.subdir("join", JOIN_WORK))
             with self._engine() as engine:
+                feed = partial(self._append_join_arrays, minhash.name) if self.flat and engine.joins_flat_arrays else None
+                self.merge = ShardMerge(self.detectors, [s.index for s in shards], feed)
+                for result in self.results.values():
+                    self.merge.add(result)
+                for index in skipped_now - set(self.results):
+                    self.merge.skip(index)
                 engine.scan(self._scanner(sampler), todo, self)
                 scanned = time.perf_counter()
                 self.progress.phase("merging shard totals")
@@ -159,13 +165,16 @@ class Scan:
             write_reports(audit, self.config.out / "report.html", self.config.out / "report.md")
             return audit
         finally:
+            if self.flat is not None:
+                self.flat.close()
+                shutil.rmtree(self.flat.work_dir, ignore_errors=True)
             self.state.unlock()
 
     def _conclude(self, audit: dict[str, Any], shards: list[Shard], engine: Engine) -> None:
         """The estimate, then the projection, in a thread, beside the near-duplicate join in this
         one: each is a pure function of the scan, and both mostly wait for the engine's workers.
         The sections join the audit in a fixed order, so the output does not depend on timing."""
-        minhash = next((d for d in self.detectors if isinstance(d, MinHashDetector)), None)
+        minhash = self._minhash()
         scored = self.merged["classifier"].parts["p_synthetic"].count if "classifier" in self.merged else 0
         estimating = self.model is not None and scored > 0  # documents with text were scored
         with ThreadPoolExecutor(1, thread_name_prefix="corpus-audit-estimate") as background:
@@ -233,6 +242,14 @@ class Scan:
                             self.config.max_doc_chars, joined)
 
     # The engine's ShardSink: progress, and each finished shard's state (for --resume).
+    def _minhash(self) -> MinHashDetector | None:
+        return next((d for d in self.detectors if isinstance(d, MinHashDetector)), None)
+
+    def _append_join_arrays(self, detector: str, result: ShardResult) -> None:
+        """A merged shard's MinHash arrays onto the join's flat files (ShardMerge calls it in corpus order)."""
+        for part in sorted(result.parts):
+            self.flat.append(self.state.join_file(detector, part))
+
     def advance(self, documents: int) -> None:
         self.progress.advance(documents)
 
@@ -302,34 +319,11 @@ class Scan:
         """Every documents part of the finished shards, in corpus order."""
         return [p for i in sorted(self.results) for p in sorted(self.results[i].parts)]
 
-    def _score_reference(self, detector: MinHashDetector, work: Path) -> tuple[list[Path], list[str]]:
-        """MinHash arrays of the `--against` texts, batch by batch, and their ids."""
-        paths, ids = [], []
-        columns = ColumnSpec(text=self.config.text_column)  # as the reference sets are read
-        for shard in self.reference:
-            try:
-                for batch in ShardReader.for_scan(shard, columns, self.config.batch_size, self.config.max_doc_chars).batches():
-                    kept = [(s, r, t[: self.config.max_doc_chars]) for s, r, t in zip(batch.sources, batch.rows.tolist(), batch.texts)
-                            if t is not None]
-                    if not kept:
-                        continue
-                    scores = detector.score([t for _, _, t in kept])
-                    paths.append(work / f"against-{len(paths):06d}.npz")
-                    atomic.write_arrays(paths[-1], {k: scores[k] for k in detector.arrays})
-                    ids += [f"{s}:{r}" for s, r, _ in kept]
-            except SourceError as err:
-                raise AuditError(f"--against {err}") from err
-        return paths, ids
-
     def _near_duplicates(self, detector: MinHashDetector, shards: list[Shard], engine: Engine) -> dict[str, Any]:
         parts = self._parts()
-        work = self.state.dir.subdir("join", JOIN_WORK)
-        try:
-            reference_parts, reference_ids = self._score_reference(detector, work)
-            clusters = engine.join(NearDuplicateJoin(detector.threshold),
-                                   [self.state.join_file(detector.name, p) for p in parts], work, reference_parts)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        reference_parts, reference_ids = score_against(self.reference, detector, self.flat.work_dir, self.config)
+        clusters = engine.join(NearDuplicateJoin(detector.threshold),
+                               [self.state.join_file(detector.name, p) for p in parts], self.flat, reference_parts)
         summary = summarize_clusters(self.state.documents, parts, clusters)
         engine.label(part_labels(self.state.documents, parts, clusters, summary.representatives,
                                  reference_ids if self.config.against else None))
