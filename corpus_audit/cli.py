@@ -122,7 +122,7 @@ def scan(
     near_dup_threshold: Annotated[float, typer.Option(help="Jaccard similarity of word 5-gram sets that counts as a near-duplicate.")] = 0.8,
     against: Annotated[str | None, typer.Option(help="Also find documents that near-duplicate the texts of this file, directory, glob or URL (e.g. known machine-written texts).")] = None,
     max_doc_chars: Annotated[int, typer.Option(help="Longer documents are truncated to this many characters for scoring, and counted.")] = 1_000_000,
-    workers: Annotated[int | None, typer.Option(help="Worker processes: local, or of the local Dask cluster [default: all cores].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes: local, or of the local Dask cluster [default: the cores this process may use, within a container's CPU quota].")] = None,
     engine: Annotated[Engine, typer.Option(help="Where shards are scanned: local processes, or a Dask cluster (needs corpus-audit[dask]).")] = Engine.local,
     scheduler: Annotated[str | None, typer.Option(help="Address of a running Dask scheduler, e.g. tcp://host:8786 (with --engine dask) [default: a local cluster of --workers processes].")] = None,
     generations: Annotated[int | None, typer.Option(help="Generations of the collapse projection [default: 5].")] = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 from corpus_audit.errors import AuditError
 from corpus_audit.io.sources import FORMATS
+from corpus_audit.scan.cores import usable_cores
 from corpus_audit.report.gating import parse_rule
 
 ON_ERROR = ("fail", "skip")
@@ -47,7 +47,7 @@ class ScanConfig:
     reference_synthetic: str | None = None
     human_before: str | None = None
     date_column: str | None = None
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=usable_cores)
     engine: str = "local"
     scheduler: str | None = None
     on_error: str = "fail"

@@ -341,7 +341,7 @@ def test_no_arguments_show_the_help_and_help_keeps_its_brackets():
     scan_help = cli("scan", "--help")
     assert scan_help.returncode == 0
     text = " ".join(scan_help.stdout.split())  # as wrapped for the terminal
-    assert "audit[dask]" in text and "[default: all cores]" in text
+    assert "audit[dask]" in text and "[default: the cores this process may use, within a container's CPU quota]" in text
 
 
 def _thread_pools(_: object) -> set[int]:
