@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 from corpus_audit.config import ScanConfig
+from corpus_audit.dedup.ids import IdHashes
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.io.readers import Shard
 from corpus_audit.io.sources import Source
@@ -42,11 +44,37 @@ def test_id_column_is_used(tmp_path):
     assert documents(tmp_path / "out").column("doc_id").to_pylist() == ["u1", f"{path}:1"]
 
 
+def test_ids_that_repeat_are_counted_and_the_first_named_whatever_the_partitions(tmp_path):
+    rng = random.Random(3)
+    ids = [None if k % 37 == 0 else f"i{rng.randrange(60)}" for k in range(150)]  # null: SOURCE:ROW, unique
+    for k in range(3):
+        write_parquet(tmp_path / "in" / f"s{k}.parquet", make_texts(50, 50 * k), id=ids[50 * k:50 * k + 50])
+    audit = run(tmp_path, tmp_path / "in", batch_size=16)
+    seen, repeats = set(), []  # by hand: every document whose id came before, in corpus order
+    for doc_id in ids:
+        if doc_id in seen:
+            repeats.append(doc_id)
+        elif doc_id is not None:
+            seen.add(doc_id)
+    expected = {"duplicate_documents": len(repeats), "duplicate_examples": list(dict.fromkeys(repeats))[:5]}
+    assert 40 < len(repeats) < 100
+    assert {k: audit["input"]["ids"][k] for k in expected} == expected
+    parts = sorted(p.name for p in (tmp_path / "out" / "documents").iterdir())
+    (tmp_path / "work").mkdir()
+    assert IdHashes(tmp_path / "work").duplicates(tmp_path / "out" / "documents", parts, partition_rows=7) == expected
+    assert not (tmp_path / "out" / "join" / "tmp").exists()  # the scan's scratch files are gone
+    assert any(w.startswith(f"Column 'id' is not a unique id: {len(repeats)} documents carry") for w in audit["warnings"])
+    unique = write_parquet(tmp_path / "u" / "a.parquet", make_texts(3), id=["a", "b", "A"])
+    audit = run(tmp_path, unique, out=tmp_path / "u-out")
+    assert audit["input"]["ids"]["duplicate_documents"] == 0 and not [w for w in audit["warnings"] if "unique id" in w]
+
+
 def test_an_id_column_is_found_in_the_documented_order_and_said(tmp_path):
     both = write_parquet(tmp_path / "p" / "a.parquet", ["x", "y"], id=["i1", "i2"], doc_id=["d1", None])
     audit = run(tmp_path, both)
     assert documents(tmp_path / "out").column("doc_id").to_pylist() == ["d1", f"{both}:1"]  # doc_id before id
-    assert audit["input"]["ids"] == {"column": "doc_id", "chosen_by": "found"}
+    assert audit["input"]["ids"] == {"column": "doc_id", "chosen_by": "found", "duplicate_documents": 0,
+                                     "duplicate_examples": []}
     jsonl = write_jsonl(tmp_path / "j" / "a.jsonl", [{"text": "x", "uuid": "u1"}, {"text": "y", "uuid": "u2"}])
     assert run(tmp_path, jsonl, out=tmp_path / "j-out")["input"]["ids"]["column"] == "uuid"
     assert documents(tmp_path / "j-out").column("doc_id").to_pylist() == ["u1", "u2"]

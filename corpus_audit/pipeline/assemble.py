@@ -8,7 +8,7 @@ from typing import Any, Self
 
 from corpus_audit.config import ScanConfig
 from corpus_audit.io.run_state import ShardResult
-from corpus_audit.report.summary import no_text
+from corpus_audit.report.summary import no_text, repeated_ids
 from detectors import Bundle, Detector, Histogram
 
 
@@ -130,6 +130,9 @@ def audit_warnings(audit: dict[str, Any]) -> list[str]:
     if inp["truncated_documents"]:
         warnings.append(f"{_documents(inp['truncated_documents'])} longer than {inp['max_doc_chars']:,} characters: "
                         "the detectors saw only that much of each (--max-doc-chars).")
+    if warning := repeated_ids(inp.get("ids") or {}):
+        warnings.append(f"{warning}: documents/, the near-duplicate clusters and --against name those documents "
+                        "ambiguously (their source and row tell them apart). Choose a unique column with --id-column.")
     return warnings
 
 

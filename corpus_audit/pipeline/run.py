@@ -22,6 +22,7 @@ import threadpoolctl
 from corpus_audit import __version__
 from corpus_audit.collapse.projection import Plan, Spectrum, project
 from corpus_audit.config import ScanConfig
+from corpus_audit.dedup.ids import IdHashes
 from corpus_audit.dedup.near_duplicates import (
     FlatArrays,
     NearDuplicateJoin,
@@ -103,6 +104,8 @@ class Scan:
         self.strata_values: set[str] = set()
         self.sampled = 1.0  # the share of the corpus the scan reads (`sampled_share`)
         self.flat: FlatArrays | None = None  # the near-duplicate join's input, filled as the shards finish
+        self.ids: IdHashes | None = None  # the id column's hashes, filled likewise
+        self.scratch: Path | None = None  # join/tmp, once made (and checked) by subdir; removed at the end
 
     def run(self) -> dict[str, Any]:
         """Scan, join, estimate and report; returns the audit. Its numerical work is on small
@@ -135,11 +138,11 @@ class Scan:
                 self.progress.shard_done()
             skipped_now = {s["index"] for s in self.skipped_sources}
             todo = [s for s in shards if s.index not in self.results and s.index not in skipped_now]
-            minhash = self._minhash()
-            self.flat = None if minhash is None else FlatArrays(self.state.dir.subdir("join", JOIN_WORK))
+            self.scratch = self.state.dir.subdir("join", JOIN_WORK)
+            self.ids = IdHashes(self.scratch) if id_column else None
             with self._engine() as engine:
-                feed = partial(self._append_join_arrays, minhash.name) if self.flat and engine.joins_flat_arrays else None
-                self.merge = ShardMerge(self.detectors, [s.index for s in shards], feed)
+                self.flat = FlatArrays(self.scratch) if self._minhash() and engine.joins_flat_arrays else None
+                self.merge = ShardMerge(self.detectors, [s.index for s in shards], self._shard_merged)
                 for result in self.results.values():
                     self.merge.add(result)
                 for index in skipped_now - set(self.results):
@@ -151,10 +154,11 @@ class Scan:
                 self._conclude(audit, shards, engine)
             audit["input"]["ids"] = {"column": id_column, "chosen_by": "--id-column" if self.config.id_column else
                                      "found" if id_column else "none: SOURCE:ROW"}
+            if self.ids is not None:
+                audit["input"]["ids"] |= self.ids.duplicates(self.state.documents, self._parts())
             audit["warnings"] = audit_warnings(audit)
             finished = time.perf_counter()
-            audit["timing"] = {"engine": self.config.engine, "workers": self.config.workers,
-                               "scheduler": self.config.scheduler,
+            audit["timing"] = {"engine": self.config.engine, "workers": self.config.workers, "scheduler": self.config.scheduler,
                                "seconds": round(finished - started, 3), "scan_seconds": round(scanned - started, 3),
                                "after_scan_seconds": round(finished - scanned, 3),
                                "documents_per_second": round(audit["input"]["scanned"] / (finished - started), 1)}
@@ -165,9 +169,10 @@ class Scan:
             write_reports(audit, self.config.out / "report.html", self.config.out / "report.md")
             return audit
         finally:
-            if self.flat is not None:
-                self.flat.close()
-                shutil.rmtree(self.flat.work_dir, ignore_errors=True)
+            for appended in filter(None, (self.flat, self.ids)):
+                appended.close()
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
             self.state.unlock()
 
     def _conclude(self, audit: dict[str, Any], shards: list[Shard], engine: Engine) -> None:
@@ -245,10 +250,13 @@ class Scan:
     def _minhash(self) -> MinHashDetector | None:
         return next((d for d in self.detectors if isinstance(d, MinHashDetector)), None)
 
-    def _append_join_arrays(self, detector: str, result: ShardResult) -> None:
-        """A merged shard's MinHash arrays onto the join's flat files (ShardMerge calls it in corpus order)."""
+    def _shard_merged(self, result: ShardResult) -> None:
+        """A shard's parts onto the join's flat files and the id hashes (ShardMerge calls it in corpus order)."""
         for part in sorted(result.parts):
-            self.flat.append(self.state.join_file(detector, part))
+            if self.flat is not None:
+                self.flat.append(self.state.join_file(self._minhash().name, part))
+            if self.ids is not None:
+                self.ids.append(self.state.documents / part)
 
     def advance(self, documents: int) -> None:
         self.progress.advance(documents)
@@ -321,7 +329,7 @@ class Scan:
 
     def _near_duplicates(self, detector: MinHashDetector, shards: list[Shard], engine: Engine) -> dict[str, Any]:
         parts = self._parts()
-        reference_parts, reference_ids = score_against(self.reference, detector, self.flat.work_dir, self.config)
+        reference_parts, reference_ids = score_against(self.reference, detector, self.scratch, self.config)
         clusters = engine.join(NearDuplicateJoin(detector.threshold),
                                [self.state.join_file(detector.name, p) for p in parts], self.flat, reference_parts)
         summary = summarize_clusters(self.state.documents, parts, clusters)

@@ -66,6 +66,16 @@ def state_in_words(section: dict[str, Any]) -> str:
     return f"calibrated ({test})."
 
 
+def repeated_ids(ids: dict[str, Any]) -> str | None:
+    """The head of the warning when the id column repeats ids (`input.ids`), else None."""
+    count = ids.get("duplicate_documents")
+    if not count:
+        return None
+    first = ", ".join(repr(x) for x in ids["duplicate_examples"])
+    return (f"Column {ids['column']!r} is not a unique id: {count:,} document{'s carry an id' if count > 1 else ' carries an id'} "
+            f"an earlier document already has (first: {first})")
+
+
 def ids_in_words(ids: dict[str, Any]) -> str:
     """Where the documents' ids came from, as the audit's `input.ids` records it."""
     if not ids.get("column"):
@@ -174,6 +184,8 @@ def print_summary(audit: dict[str, Any], console: Console, out_dir: str) -> None
         console.print(f"  [yellow]{escape(warning)}[/yellow]")
     if (inp.get("ids") or {}).get("chosen_by") == "found":
         console.print(f"  document ids: {escape(ids_in_words(inp['ids']))}")
+    if warning := repeated_ids(inp.get("ids") or {}):
+        console.print(f"  [yellow]{escape(warning)}[/yellow] (--id-column picks another)")
     for skipped in inp["skipped_sources"]:
         console.print(f"  [red]skipped source[/red] {escape(skipped['source'])}: {escape(skipped['error'])}")
     if "length" in audit:

@@ -256,7 +256,7 @@ class DaskEngine:
     def joins_flat_arrays(self) -> bool:
         return self._cluster is not None
 
-    def join(self, join: NearDuplicateJoin, parts: list[Path], flat: FlatArrays, reference_parts: list[Path]) -> Clusters:
+    def join(self, join: NearDuplicateJoin, parts: list[Path], flat: FlatArrays | None, reference_parts: list[Path]) -> Clusters:
         """On the engine's own local cluster, the local engine's join (band files on this machine's
         disk, searched on the workers): at 1M documents 9.4 s against 24.8 s for the shuffles. On
         a cluster at --scheduler, the band join as two shuffles (by band key, then by pair),
