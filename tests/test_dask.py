@@ -18,6 +18,7 @@ from corpus_audit.cli import app
 from corpus_audit.config import ScanConfig
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.pipeline.run import Scan
+from corpus_audit.scan.progress import Silent
 from detectors import MinHashDetector, RepetitionDetector
 from tests.conftest import (
     KILL_SWITCH,
@@ -97,6 +98,34 @@ def test_dask_engine_matches_local_engine(tmp_path, corpus, cluster):
     assert without_timing(remote) == without_timing(local)
     assert documents(tmp_path / "dask").equals(documents(tmp_path / "local"))
     assert sorted(os.listdir(tmp_path / "dask" / "documents")) == sorted(os.listdir(tmp_path / "local" / "documents"))
+
+
+def test_progress_advances_batch_by_batch_and_counts_each_document_once(tmp_path, corpus, cluster):
+    root, _, _ = corpus
+    advances = []
+
+    class Recording(Silent):
+        def advance(self, documents: int) -> None:
+            advances.append(documents)
+
+    config = ScanConfig(inputs=(str(root),), out=tmp_path / "o", workers=2, batch_size=16, engine="dask",
+                        scheduler=cluster.scheduler_address)
+    audit = Scan(config, progress=Recording()).run()
+    assert sum(advances) == audit["input"]["scanned"] == 179
+    assert len(advances) > 4  # four shards of three batches: the workers' events, not one step per shard
+
+
+def test_shard_progress_counts_late_and_repeated_events_once():
+    from corpus_audit.scan.dask_engine import ShardProgress
+
+    advances = []
+    progress = ShardProgress(type("Sink", (), {"advance": lambda self, n: advances.append(n)})())
+    for shard, stored in [(0, 16), (1, 16), (0, 32), (0, 16)]:  # the last: shard 0's task rerun from zero
+        progress.event((0.0, [shard, stored]))
+    progress.count(0, 45)  # shard 0's result
+    progress.event((0.0, [0, 32]))  # the rerun's event, arriving late
+    progress.count(1, 44)
+    assert advances == [16, 16, 16, 13, 28]  # 45 + 44 in all
 
 
 def test_cli_dask_engine_with_its_own_local_cluster(tmp_path, corpus):

@@ -9,6 +9,8 @@
   emits candidate pairs; a second shuffle on the pair removes duplicates, and each
   partition verifies its pairs by reading the signatures it needs from the parts. Only
   the verified edges come back here, for the connected components.
+- Progress comes batch by batch: each task logs an event per batch stored (`log_event`),
+  which the client follows (`ShardProgress`).
 - A task whose worker dies is run again by Dask on another worker. Its files have fixed
   names and are written atomically, so the rerun neither loses nor duplicates documents.
 """
@@ -20,6 +22,7 @@ import math
 import os
 import signal
 import threading
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
@@ -31,7 +34,7 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from distributed import Client, LocalCluster, WorkerPlugin, as_completed
+from distributed import Client, LocalCluster, WorkerPlugin, as_completed, get_worker
 
 from corpus_audit import __version__
 from corpus_audit.dedup.near_duplicates import (
@@ -45,6 +48,7 @@ from corpus_audit.dedup.near_duplicates import (
 )
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.io.readers import Shard
+from corpus_audit.io.run_state import ShardResult
 from corpus_audit.scan import allocator
 from corpus_audit.scan.engines import PartLabels, ShardSink
 from corpus_audit.scan.shard_scan import ShardScanner
@@ -63,6 +67,40 @@ def _worker_environment() -> dict[str, object]:
     environment = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
     environment.pop("MALLOC_TRIM_THRESHOLD_", None)
     return {**environment, **allocator.ENVIRONMENT}
+
+
+def _scan_shard_reporting(scanner: ShardScanner, shard: Shard, topic: str) -> ShardResult:
+    """Scan one shard on a Dask worker, logging under `topic` [shard, documents stored so far]
+    after each batch, for the client's progress bar."""
+    worker, stored = get_worker(), 0
+
+    def advance(documents: int) -> None:
+        nonlocal stored
+        stored += documents
+        worker.log_event(topic, [shard.index, stored])
+
+    return scanner.scan_shard(shard, advance)
+
+
+class ShardProgress:
+    """The sink's progress from the workers' per-batch events. An event may arrive after its
+    shard's result, and a rerun task counts from zero again, so each shard advances the sink
+    only by the rise of its largest count so far, and to its final count when its result comes."""
+
+    def __init__(self, sink: ShardSink) -> None:
+        self.sink = sink
+        self.counted: dict[int, int] = {}
+        self.lock = threading.Lock()  # events come on the client's event-loop thread
+
+    def event(self, event: tuple[float, list[int]]) -> None:
+        self.count(*event[1])
+
+    def count(self, shard: int, documents: int) -> None:
+        with self.lock:
+            before = self.counted.get(shard, 0)
+            if documents > before:
+                self.counted[shard] = documents
+                self.sink.advance(documents - before)
 
 
 class _IgnoreInterrupts(WorkerPlugin):
@@ -218,8 +256,11 @@ class DaskEngine:
         duplicates nothing), up to `_RESUBMITS` times per shard."""
         if not shards:
             return
+        topic = f"corpus-audit-progress-{uuid.uuid4().hex}"
+        progress = ShardProgress(sink)
+        self.client.subscribe_topic(topic, progress.event)
         remote = self.client.scatter(scanner, broadcast=True, hash=False)
-        futures = {self.client.submit(ShardScanner.scan_shard, remote, shard, pure=False): shard for shard in shards}
+        futures = {self.client.submit(_scan_shard_reporting, remote, shard, topic, pure=False): shard for shard in shards}
         resubmitted: Counter[int] = Counter()  # by shard index
         finished = as_completed(futures)
         try:
@@ -237,15 +278,16 @@ class DaskEngine:
                                          "holding the scan's detectors died; is a worker running out of memory?)") from None
                     if remote.status != "finished":  # lost with its workers
                         remote = self.client.scatter(scanner, broadcast=True, hash=False)
-                    again = self.client.submit(ShardScanner.scan_shard, remote, shard, pure=False)
+                    again = self.client.submit(_scan_shard_reporting, remote, shard, topic, pure=False)
                     futures[again] = shard
                     finished.add(again)
                     continue
                 finally:
                     future.release()
-                sink.advance(result.scanned)
+                progress.count(shard.index, result.scanned)
                 sink.shard_done(result)
         finally:
+            self.client.unsubscribe_topic(topic)
             self.client.cancel(list(futures))
 
     def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
