@@ -94,6 +94,7 @@ class Scan:
                 detectors.append(WordOccurrenceDetector.fit(self.references.human, self.references.synthetic,
                                                             seed=config.seed))
         self.detectors = list(detectors)
+        self.minhash = next((d for d in self.detectors if isinstance(d, MinHashDetector)), None)
         self.progress = progress or Silent()
         self.columns = ColumnSpec(config.text_column, config.id_column, config.by)
         self.state = RunState(config.out)
@@ -141,7 +142,7 @@ class Scan:
             self.scratch = self.state.dir.subdir("join", JOIN_WORK)
             self.ids = IdHashes(self.scratch) if id_column else None
             with self._engine() as engine:
-                self.flat = FlatArrays(self.scratch) if self._minhash() and engine.joins_flat_arrays else None
+                self.flat = FlatArrays(self.scratch) if self.minhash and engine.joins_flat_arrays else None
                 self.merge = ShardMerge(self.detectors, [s.index for s in shards], self._shard_merged)
                 for result in self.results.values():
                     self.merge.add(result)
@@ -179,7 +180,6 @@ class Scan:
         """The estimate, then the projection, in a thread, beside the near-duplicate join in this
         one: each is a pure function of the scan, and both mostly wait for the engine's workers.
         The sections join the audit in a fixed order, so the output does not depend on timing."""
-        minhash = self._minhash()
         scored = self.merged["classifier"].parts["p_synthetic"].count if "classifier" in self.merged else 0
         estimating = self.model is not None and scored > 0  # documents with text were scored
         with ThreadPoolExecutor(1, thread_name_prefix="corpus-audit-estimate") as background:
@@ -187,13 +187,13 @@ class Scan:
                 estimated = background.submit(self._estimate, engine) if estimating else None
                 projected = (background.submit(self._project, estimated, audit["spectrum"], engine)
                              if estimated is not None and (audit.get("spectrum") or {}).get("tokens") else None)
-                if minhash is not None:
+                if self.minhash is not None:
                     self.progress.phase("joining near-duplicates")
-                    near_duplicates = self._near_duplicates(minhash, shards, engine)
+                    near_duplicates = self._near_duplicates(self.minhash, shards, engine)
                 if estimated is not None:
                     self.progress.phase("estimating the synthetic fraction")
                     audit.update(estimated.result())
-                    if minhash is not None:
+                    if self.minhash is not None:
                         composition(audit["synthetic_fraction"], self.state.documents, self._parts(), self.choice,
                                     self.config.seed, self.merged["classifier"].parts["p_synthetic"].counts,
                                     self.sampled)
@@ -204,7 +204,7 @@ class Scan:
             except BaseException:
                 background.shutdown(cancel_futures=True)  # the projection, if it has not started
                 raise
-        if minhash is not None:
+        if self.minhash is not None:
             audit["near_duplicates"] = near_duplicates
 
     def _options(self) -> dict[str, Any]:
@@ -246,18 +246,15 @@ class Scan:
         return ShardScanner(self.detectors, self.columns, sampler, self.config.out.resolve(), self.config.batch_size,
                             self.config.max_doc_chars, joined)
 
-    # The engine's ShardSink: progress, and each finished shard's state (for --resume).
-    def _minhash(self) -> MinHashDetector | None:
-        return next((d for d in self.detectors if isinstance(d, MinHashDetector)), None)
-
     def _shard_merged(self, result: ShardResult) -> None:
         """A shard's parts onto the join's flat files and the id hashes (ShardMerge calls it in corpus order)."""
         for part in sorted(result.parts):
             if self.flat is not None:
-                self.flat.append(self.state.join_file(self._minhash().name, part))
+                self.flat.append(self.state.join_file(self.minhash.name, part))
             if self.ids is not None:
                 self.ids.append(self.state.documents / part)
 
+    # The engine's ShardSink: progress, and each finished shard's state (for --resume).
     def advance(self, documents: int) -> None:
         self.progress.advance(documents)
 
