@@ -60,8 +60,9 @@ class IdHashes:
         for p in range(partitions):  # each partition's hashes and positions read a chunk at a time
             positions = np.concatenate([np.flatnonzero(hashes[lo:lo + partition_rows] % np.uint64(partitions) == p) + lo
                                         for lo in range(0, len(hashes), partition_rows)] or [np.empty(0, np.int64)])
-            order = np.argsort(hashes[positions], kind="stable")  # positions stay ascending within an id
-            ordered, positions = hashes[positions][order], positions[order]
+            values = hashes[positions]
+            order = np.argsort(values, kind="stable")  # positions stay ascending within an id
+            ordered, positions = values[order], positions[order]
             again = ordered[1:] == ordered[:-1]
             duplicates += int(again.sum())
             second = again & ~np.r_[False, again[:-1]]  # each repeated id's second document
