@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash
 
-from corpus_audit.dedup.near_duplicates import FlatArrays, NearDuplicateJoin, clusters_from_edges, part_labels
+from corpus_audit.dedup.near_duplicates import NearDuplicateJoin, clusters_from_edges, part_labels
 from detectors.minhash import MinHashDetector, choose_bands
 from detectors.tokens import normalize
 from tests.conftest import run, write_parquet
@@ -89,7 +89,7 @@ def join(texts: list[str], tmp_path, threshold: float = 0.8, partition_rows: int
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "part.npz"
     np.savez(path, **{k: arrays[k] for k in detector.arrays})
-    return NearDuplicateJoin(threshold, partition_rows=partition_rows).run([path], FlatArrays(tmp_path / "work"))
+    return NearDuplicateJoin(threshold, partition_rows=partition_rows).run([path], tmp_path / "work")
 
 
 def dense_labels(clusters) -> np.ndarray:
@@ -199,30 +199,6 @@ def test_partitioned_bucketing_gives_the_same_clusters(tmp_path):
     whole = dense_labels(join(texts, tmp_path / "a"))
     parted = dense_labels(join(texts, tmp_path / "b", partition_rows=7))
     assert np.array_equal(whole, parted)
-
-
-def test_join_arrays_appended_as_shards_finish_give_the_same_clusters(tmp_path):
-    rng = random.Random(5)
-    texts = []
-    for _ in range(30):
-        a, b, _ = planted_pair(rng, 0.9, length=60)
-        texts += [a, " ".join(unique_words(rng, 60)), b]
-    detector = MinHashDetector()
-    parts = []
-    for k, chunk in enumerate([texts[:25], texts[25:60], texts[60:]]):  # planted pairs cross the cuts
-        arrays = detector.score(chunk)
-        parts.append(tmp_path / f"part-{k}.npz")
-        np.savez(parts[-1], **{name: arrays[name] for name in detector.arrays})
-    flat = FlatArrays(tmp_path / "early")
-    flat.append(parts[0])  # what a scan has appended by the time it joins
-    flat.append(parts[1])
-    early = NearDuplicateJoin(0.8).run(parts, flat)
-    assert len(early.sizes) == 30 and early.documents == 90
-    assert np.array_equal(dense_labels(early), dense_labels(join(texts, tmp_path / "whole")))
-    misfed = FlatArrays(tmp_path / "misfed")
-    misfed.append(parts[1])
-    with pytest.raises(RuntimeError, match="not the corpus's first parts"):
-        NearDuplicateJoin(0.8).run(parts, misfed)
 
 
 def corpus_with_planted_duplicates(tmp_path):

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from corpus_audit.config import ScanConfig
-from corpus_audit.dedup.ids import IdHashes
+from corpus_audit.dedup.ids import duplicate_ids
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.io.readers import Shard
 from corpus_audit.io.sources import Source
@@ -61,7 +61,8 @@ def test_ids_that_repeat_are_counted_and_the_first_named_whatever_the_partitions
     assert {k: audit["input"]["ids"][k] for k in expected} == expected
     parts = sorted(p.name for p in (tmp_path / "out" / "documents").iterdir())
     (tmp_path / "work").mkdir()
-    assert IdHashes(tmp_path / "work").duplicates(tmp_path / "out" / "documents", parts, partition_rows=7) == expected
+    assert duplicate_ids(tmp_path / "out" / "documents", parts, tmp_path / "work", partition_rows=7) == expected
+    assert not list((tmp_path / "work").iterdir())
     assert not (tmp_path / "out" / "join" / "tmp").exists()  # the scan's scratch files are gone
     assert any(w.startswith(f"Column 'id' is not a unique id: {len(repeats)} documents carry") for w in audit["warnings"])
     unique = write_parquet(tmp_path / "u" / "a.parquet", make_texts(3), id=["a", "b", "A"])

@@ -1,7 +1,7 @@
 """The corpus-wide near-duplicate join over the MinHash detector's per-batch arrays.
 
 1. Append the batches' signatures, shingle sets, shingle offsets and band keys (one file
-   per band) to flat files, shard by shard as the scan finishes them (`FlatArrays`): signatures, shingles and offsets are read back through
+   per band) to flat files: signatures, shingles and offsets are read back through
    read-only memory maps (candidates are verified by random access), each band a chunk
    at a time, so nothing of size proportional to the corpus is held in memory.
 2. For each LSH band, bucket documents by band key. Keys are hash-partitioned so that one
@@ -24,12 +24,12 @@ set; they do not merge corpus clusters.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -67,61 +67,6 @@ def load_arrays(path: Path | str, *names: str) -> dict[str, np.ndarray]:
         return {k: data[k] for k in names or data.files}
 
 
-class FlatArrays:
-    """The join's input as flat files in `work_dir`, appended a part at a time in corpus order:
-    every part's signatures, shingles and shingle offsets (made global), and one file of keys
-    per band. A scan appends each shard's parts as soon as every earlier shard is in, so the
-    copy (1.8 GB at 1M documents) is made while the workers still scan, not after."""
-
-    def __init__(self, work_dir: Path) -> None:
-        self.work_dir = work_dir
-        self.parts: list[Path] = []
-        self.documents = self.perms = self.shingles = 0
-        self._stack = ExitStack()
-        self._files: dict[str, BinaryIO] = {}
-        self._bands: list[BinaryIO] = []
-
-    def append(self, part: Path) -> None:
-        self._open()
-        data = load_arrays(part)
-        self.perms = data["signature"].shape[1]
-        while len(self._bands) < data["band_keys"].shape[1]:
-            self._bands.append(self._stack.enter_context(open(self.work_dir / f"band-{len(self._bands)}.bin", "wb")))
-        self._files["signatures"].write(np.ascontiguousarray(data["signature"], np.uint32).tobytes())
-        self._files["shingles"].write(np.ascontiguousarray(data["shingles"], np.uint32).tobytes())
-        for band, handle in enumerate(self._bands):
-            handle.write(np.ascontiguousarray(data["band_keys"][:, band], np.uint64).tobytes())
-        self._files["offsets"].write((data["shingle_offsets"][1:].astype(np.int64) + self.shingles).tobytes())
-        self.shingles += int(data["shingle_offsets"][-1])
-        self.documents += len(data["shingle_offsets"]) - 1
-        self.parts.append(part)
-
-    def complete(self, parts: list[Path], reference_parts: Sequence[Path]) -> tuple[int, int, int, int]:
-        """Append what of `parts` is not in yet, then `reference_parts`, and close the files.
-        Returns the number of documents, the signature and band widths, and how many are the corpus's."""
-        if self.parts != parts[:len(self.parts)]:
-            raise RuntimeError("the near-duplicate join's files hold parts that are not the corpus's first parts")
-        self._open()
-        for part in parts[len(self.parts):]:
-            self.append(part)
-        corpus = self.documents
-        for part in reference_parts:
-            self.append(part)
-        self.close()
-        return self.documents, max(self.perms, 1), len(self._bands), corpus
-
-    def close(self) -> None:
-        self._stack.close()
-
-    def _open(self) -> None:
-        if self._files:
-            return
-        self.work_dir.mkdir(parents=True, exist_ok=True)
-        self._files = {name: self._stack.enter_context(open(self.work_dir / f"{name}.bin", "wb"))
-                       for name in ("signatures", "shingles", "offsets")}
-        self._files["offsets"].write(np.zeros(1, np.int64).tobytes())
-
-
 class NearDuplicateJoin:
     """Finds clusters of documents whose shingle sets have Jaccard >= threshold."""
 
@@ -130,13 +75,11 @@ class NearDuplicateJoin:
         self.margin = margin
         self.partition_rows = partition_rows
 
-    def run(self, parts: list[Path], flat: FlatArrays, reference_parts: Sequence[Path] = (),
-            map_: Callable[..., Iterable[Any]] = map) -> Clusters:
+    def run(self, parts: list[Path], work_dir: Path, reference_parts: list[Path] = (), map_: Callable[..., Iterable[Any]] = map) -> Clusters:
         """Cluster the documents of `parts` (in order); match them against `reference_parts`.
-        `flat` may already hold the first parts (appended as the scan went). The bands are
-        searched through `map_` (the local engine's workers, or the builtin map)."""
-        n, perms, nbands, corpus = flat.complete(parts, reference_parts)
-        work_dir = flat.work_dir
+        The bands are searched through `map_` (the local engine's workers, or the builtin map)."""
+        work_dir.mkdir(parents=True, exist_ok=True)
+        n, perms, nbands, corpus = self._concatenate([*parts, *reference_parts], len(parts), work_dir)
         offsets = self._map(work_dir / "offsets.bin", np.int64, (n + 1,))
         found = list(map_(partial(self.band_pairs, offsets_path=work_dir / "offsets.bin", n=n, corpus=corpus),
                           [work_dir / f"band-{b}.bin" for b in range(nbands)]))
@@ -151,6 +94,32 @@ class NearDuplicateJoin:
         if math.prod(shape) == 0:
             return np.zeros(shape, dtype=dtype)
         return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+
+    @staticmethod
+    def _concatenate(parts: list[Path], corpus_parts: int, work_dir: Path) -> tuple[int, int, int, int]:
+        """Append every part's arrays to flat files (the shingle offsets made global); return
+        the number of documents, the signature and band widths, and how many documents the
+        first `corpus_parts` hold."""
+        documents = perms = nbands = corpus = shingle_count = 0
+        with ExitStack() as stack:
+            files = {name: stack.enter_context(open(work_dir / f"{name}.bin", "wb")) for name in ("signatures", "shingles", "offsets")}
+            files["offsets"].write(np.zeros(1, np.int64).tobytes())
+            band_files: list = []
+            for k, part in enumerate(parts):
+                data = load_arrays(part)
+                perms, nbands = data["signature"].shape[1], data["band_keys"].shape[1]
+                while len(band_files) < nbands:
+                    band_files.append(stack.enter_context(open(work_dir / f"band-{len(band_files)}.bin", "wb")))
+                files["signatures"].write(np.ascontiguousarray(data["signature"], np.uint32).tobytes())
+                files["shingles"].write(np.ascontiguousarray(data["shingles"], np.uint32).tobytes())
+                for band, handle in enumerate(band_files):
+                    handle.write(np.ascontiguousarray(data["band_keys"][:, band], np.uint64).tobytes())
+                files["offsets"].write((data["shingle_offsets"][1:].astype(np.int64) + shingle_count).tobytes())
+                shingle_count += int(data["shingle_offsets"][-1])
+                documents += len(data["shingle_offsets"]) - 1
+                if k + 1 == corpus_parts:
+                    corpus = documents
+        return documents, max(perms, 1), nbands, corpus
 
     def band_pairs(self, band: Path, offsets_path: Path, n: int, corpus: int) -> np.ndarray:
         """Pairs of documents with shingles that share a key of this band (file).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Self
 
 from corpus_audit.config import ScanConfig
@@ -67,13 +67,10 @@ class ShardMerge:
     merged as soon as every lower shard has finished or been skipped, and its states are
     dropped (they are on disk in `state/` for --resume). Memory holds the merged partials and
     the shards that finished before a lower one. The merge order, and so every bit of the
-    result, is that of merging all shards at the end. `then` is called with each shard merged,
-    in the same order."""
+    result, is that of merging all shards at the end."""
 
-    def __init__(self, detectors: Sequence[Detector], shards: Iterable[int],
-                 then: Callable[[ShardResult], None] | None = None) -> None:
+    def __init__(self, detectors: Sequence[Detector], shards: Iterable[int]) -> None:
         self.names = [d.name for d in detectors]
-        self.then = then
         self.pending = deque(sorted(shards))  # shard indices not merged yet, in order
         self.arrived: dict[int, ShardResult | None] = {}  # None: skipped, nothing to merge
         self.partials: dict[str, Bundle] = {}
@@ -98,8 +95,6 @@ class ShardMerge:
             result = self.arrived.pop(self.pending.popleft())
             if result is not None:
                 self._merge(result)
-                if self.then is not None:
-                    self.then(result)
 
     def _merge(self, result: ShardResult) -> None:
         for name in self.names:

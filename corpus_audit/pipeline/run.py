@@ -22,9 +22,8 @@ import threadpoolctl
 from corpus_audit import __version__
 from corpus_audit.collapse.projection import Plan, Spectrum, project
 from corpus_audit.config import ScanConfig
-from corpus_audit.dedup.ids import IdHashes
+from corpus_audit.dedup.ids import duplicate_ids
 from corpus_audit.dedup.near_duplicates import (
-    FlatArrays,
     NearDuplicateJoin,
     part_labels,
     selected_rows,
@@ -104,8 +103,6 @@ class Scan:
         self.merged: dict[str, Bundle] = {}
         self.strata_values: set[str] = set()
         self.sampled = 1.0  # the share of the corpus the scan reads (`sampled_share`)
-        self.flat: FlatArrays | None = None  # the near-duplicate join's input, filled as the shards finish
-        self.ids: IdHashes | None = None  # the id column's hashes, filled likewise
         self.scratch: Path | None = None  # join/tmp, once made (and checked) by subdir; removed at the end
 
     def run(self) -> dict[str, Any]:
@@ -140,26 +137,23 @@ class Scan:
             skipped_now = {s["index"] for s in self.skipped_sources}
             todo = [s for s in shards if s.index not in self.results and s.index not in skipped_now]
             self.scratch = self.state.dir.subdir("join", JOIN_WORK)
-            self.ids = IdHashes(self.scratch) if id_column else None
+            self.merge = ShardMerge(self.detectors, [s.index for s in shards])
+            for result in self.results.values():
+                self.merge.add(result)
+            for index in skipped_now - set(self.results):
+                self.merge.skip(index)
             with self._engine() as engine:
-                self.flat = FlatArrays(self.scratch) if self.minhash and engine.joins_flat_arrays else None
-                self.merge = ShardMerge(self.detectors, [s.index for s in shards], self._shard_merged)
-                for result in self.results.values():
-                    self.merge.add(result)
-                for index in skipped_now - set(self.results):
-                    self.merge.skip(index)
                 engine.scan(self._scanner(sampler), todo, self)
                 scanned = time.perf_counter()
                 self.progress.phase("merging shard totals")
                 audit = self._assemble(shards, population, resumed)
+                audit["input"]["ids"] = {"column": id_column, "chosen_by": "--id-column" if self.config.id_column else
+                                         "found" if id_column else "none: SOURCE:ROW"}
                 self._conclude(audit, shards, engine)
-            audit["input"]["ids"] = {"column": id_column, "chosen_by": "--id-column" if self.config.id_column else
-                                     "found" if id_column else "none: SOURCE:ROW"}
-            if self.ids is not None:
-                audit["input"]["ids"] |= self.ids.duplicates(self.state.documents, self._parts())
             audit["warnings"] = audit_warnings(audit)
             finished = time.perf_counter()
-            audit["timing"] = {"engine": self.config.engine, "workers": self.config.workers, "scheduler": self.config.scheduler,
+            audit["timing"] = {"engine": self.config.engine, "workers": self.config.workers,
+                               "scheduler": self.config.scheduler,
                                "seconds": round(finished - started, 3), "scan_seconds": round(scanned - started, 3),
                                "after_scan_seconds": round(finished - scanned, 3),
                                "documents_per_second": round(audit["input"]["scanned"] / (finished - started), 1)}
@@ -170,8 +164,6 @@ class Scan:
             write_reports(audit, self.config.out / "report.html", self.config.out / "report.md")
             return audit
         finally:
-            for appended in filter(None, (self.flat, self.ids)):
-                appended.close()
             if self.scratch is not None:
                 shutil.rmtree(self.scratch, ignore_errors=True)
             self.state.unlock()
@@ -190,6 +182,8 @@ class Scan:
                 if self.minhash is not None:
                     self.progress.phase("joining near-duplicates")
                     near_duplicates = self._near_duplicates(self.minhash, shards, engine)
+                if audit["input"]["ids"]["column"]:  # here, while the estimate and projection run
+                    audit["input"]["ids"] |= duplicate_ids(self.state.documents, self._parts(), self.scratch)
                 if estimated is not None:
                     self.progress.phase("estimating the synthetic fraction")
                     audit.update(estimated.result())
@@ -245,14 +239,6 @@ class Scan:
             isinstance(d, MinHashDetector) for d in self.detectors) else ()
         return ShardScanner(self.detectors, self.columns, sampler, self.config.out.resolve(), self.config.batch_size,
                             self.config.max_doc_chars, joined)
-
-    def _shard_merged(self, result: ShardResult) -> None:
-        """A shard's parts onto the join's flat files and the id hashes (ShardMerge calls it in corpus order)."""
-        for part in sorted(result.parts):
-            if self.flat is not None:
-                self.flat.append(self.state.join_file(self.minhash.name, part))
-            if self.ids is not None:
-                self.ids.append(self.state.documents / part)
 
     # The engine's ShardSink: progress, and each finished shard's state (for --resume).
     def advance(self, documents: int) -> None:
@@ -328,7 +314,7 @@ class Scan:
         parts = self._parts()
         reference_parts, reference_ids = score_against(self.reference, detector, self.scratch, self.config)
         clusters = engine.join(NearDuplicateJoin(detector.threshold),
-                               [self.state.join_file(detector.name, p) for p in parts], self.flat, reference_parts)
+                               [self.state.join_file(detector.name, p) for p in parts], self.scratch, reference_parts)
         summary = summarize_clusters(self.state.documents, parts, clusters)
         engine.label(part_labels(self.state.documents, parts, clusters, summary.representatives,
                                  reference_ids if self.config.against else None))

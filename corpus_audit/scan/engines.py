@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import threadpoolctl
 
-from corpus_audit.dedup.near_duplicates import Clusters, FlatArrays, NearDuplicateJoin, label_part
+from corpus_audit.dedup.near_duplicates import Clusters, NearDuplicateJoin, label_part
 from corpus_audit.errors import AuditError, SourceError
 from corpus_audit.io.readers import Shard
 from corpus_audit.io.run_state import ShardResult
@@ -57,8 +57,6 @@ PartLabels = Iterable[tuple[Path, list[str | None], list[str | None] | None]]  #
 class Engine(Protocol):
     """Where a scan's work runs; used as a context manager that starts and ends the workers."""
 
-    joins_flat_arrays: bool  # `join` reads its `flat` arrays (so the pipeline fills them as the shards finish)
-
     def __enter__(self) -> Engine: ...
 
     def __exit__(self, *exc: object) -> None: ...
@@ -67,7 +65,7 @@ class Engine(Protocol):
 
     def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]: ...
 
-    def join(self, join: NearDuplicateJoin, parts: list[Path], flat: FlatArrays | None, reference_parts: list[Path]) -> Clusters: ...
+    def join(self, join: NearDuplicateJoin, parts: list[Path], work_dir: Path, reference_parts: list[Path]) -> Clusters: ...
 
     def label(self, labels: PartLabels) -> None: ...
 
@@ -283,10 +281,8 @@ class LocalEngine:
             return [function(item) for item in items]
         return list(self._pool.map(function, items))
 
-    joins_flat_arrays = True
-
-    def join(self, join: NearDuplicateJoin, parts: list[Path], flat: FlatArrays, reference_parts: list[Path]) -> Clusters:
-        return join.run(parts, flat, reference_parts, self.map)
+    def join(self, join: NearDuplicateJoin, parts: list[Path], work_dir: Path, reference_parts: list[Path]) -> Clusters:
+        return join.run(parts, work_dir, reference_parts, self.map)
 
     def label(self, labels: PartLabels) -> None:
         for path, cluster, matches in labels:
