@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,6 @@ class Scan:
         self.merged: dict[str, Bundle] = {}
         self.strata_values: set[str] = set()
         self.sampled = 1.0  # the share of the corpus the scan reads (`sampled_share`)
-        self.scratch: Path | None = None  # join/tmp, once made (and checked) by subdir; removed at the end
 
     def run(self) -> dict[str, Any]:
         """Scan, join, estimate and report; returns the audit. Its numerical work is on small
@@ -136,7 +136,6 @@ class Scan:
                 self.progress.shard_done()
             skipped_now = {s["index"] for s in self.skipped_sources}
             todo = [s for s in shards if s.index not in self.results and s.index not in skipped_now]
-            self.scratch = self.state.dir.subdir("join", JOIN_WORK)
             self.merge = ShardMerge(self.detectors, [s.index for s in shards])
             for result in self.results.values():
                 self.merge.add(result)
@@ -164,8 +163,6 @@ class Scan:
             write_reports(audit, self.config.out / "report.html", self.config.out / "report.md")
             return audit
         finally:
-            if self.scratch is not None:
-                shutil.rmtree(self.scratch, ignore_errors=True)
             self.state.unlock()
 
     def _conclude(self, audit: dict[str, Any], shards: list[Shard], engine: Engine) -> None:
@@ -183,7 +180,8 @@ class Scan:
                     self.progress.phase("joining near-duplicates")
                     near_duplicates = self._near_duplicates(self.minhash, shards, engine)
                 if audit["input"]["ids"]["column"]:  # here, while the estimate and projection run
-                    audit["input"]["ids"] |= duplicate_ids(self.state.documents, self._parts(), self.scratch)
+                    with self._scratch() as work:
+                        audit["input"]["ids"] |= duplicate_ids(self.state.documents, self._parts(), work)
                 if estimated is not None:
                     self.progress.phase("estimating the synthetic fraction")
                     audit.update(estimated.result())
@@ -306,15 +304,25 @@ class Scan:
                     generations=self.config.generations, seed=self.config.seed)
         return project(spectrum, plan, engine.map)
 
+    @contextmanager
+    def _scratch(self) -> Iterator[Path]:
+        """join/tmp (a real directory of --out, as `subdir` checks), removed with its files after use."""
+        work = self.state.dir.subdir("join", JOIN_WORK)
+        try:
+            yield work
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
     def _parts(self) -> list[str]:
         """Every documents part of the finished shards, in corpus order."""
         return [p for i in sorted(self.results) for p in sorted(self.results[i].parts)]
 
     def _near_duplicates(self, detector: MinHashDetector, shards: list[Shard], engine: Engine) -> dict[str, Any]:
         parts = self._parts()
-        reference_parts, reference_ids = score_against(self.reference, detector, self.scratch, self.config)
-        clusters = engine.join(NearDuplicateJoin(detector.threshold),
-                               [self.state.join_file(detector.name, p) for p in parts], self.scratch, reference_parts)
+        with self._scratch() as work:
+            reference_parts, reference_ids = score_against(self.reference, detector, work, self.config)
+            clusters = engine.join(NearDuplicateJoin(detector.threshold),
+                                   [self.state.join_file(detector.name, p) for p in parts], work, reference_parts)
         summary = summarize_clusters(self.state.documents, parts, clusters)
         engine.label(part_labels(self.state.documents, parts, clusters, summary.representatives,
                                  reference_ids if self.config.against else None))

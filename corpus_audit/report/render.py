@@ -161,7 +161,8 @@ def load_chart_library() -> None:
     importlib.import_module("corpus_audit.report.charts")
 
 
-# How each report's first 2 KB reads: a file whose do not is not one this tool wrote, and is never replaced.
+# How the first 2 KB of each report read: a file that does not read so was not written by this tool,
+# and is never replaced.
 _SIGNATURES: dict[str, Callable[[str], bool]] = {
     "html": lambda head: "<title>corpus-audit report</title>" in head,
     "markdown": lambda head: head.startswith("## corpus-audit summary"),
